@@ -1,0 +1,63 @@
+// Dense layer: forward Y = act(X W + b) with bias and activation in the GEMM's write-out;
+// backward dW = X^T dZ, db = sum dZ, dX = dZ W^T with the previous layer's derivative fused.
+#include "dense.hpp"
+
+namespace mlp::cpu {
+
+template <class T>
+void dense_forward(T* z, T* a, const T* x, const T* w, const T* b, idx n, idx in, idx out, Act act,
+                   T alpha, const idx* x_rows) {
+  const Kernels<T>& k = kernels<T>();
+  GemmArgs<T> g;
+  g.m = n; g.n = out; g.k = in;
+  g.a = x; g.lda = in; g.a_rows = x_rows;
+  g.b = w; g.ldb = out;
+  g.epi = Epi::BiasAct; g.bias = b; g.alpha = alpha;
+  if (act == Act::Softmax) {
+    // Softmax needs whole rows: write the logits, then normalize each row.
+    g.act = Act::Identity;
+    g.c = z ? z : a; g.ldc = out;
+    k.gemm(g);
+    k.activation_forward(a, z ? z : a, n, out, Act::Softmax, alpha);
+    return;
+  }
+  g.act = act;
+  if (z) {
+    g.c = z; g.ldc = out; g.a_out = a; g.ld_aout = out;
+  } else {
+    g.c = a; g.ldc = out;
+  }
+  k.gemm(g);
+}
+
+template <class T>
+void dense_backward(T* dw, T* db, T* dx, const T* dz, const T* x, const T* w, idx n, idx in, idx out,
+                    T beta, const idx* x_rows, Act prev_act, T prev_alpha, const T* prev_z,
+                    const T* prev_a) {
+  const Kernels<T>& k = kernels<T>();
+  GemmArgs<T> g;  // dw = x^T dz
+  g.m = in; g.n = out; g.k = n;
+  g.a = x; g.lda = in; g.trans_a = true; g.a_rows = x_rows;
+  g.b = dz; g.ldb = out;
+  g.c = dw; g.ldc = out; g.beta = beta;
+  k.gemm(g);
+  k.col_sum(db, dz, n, out, beta);
+  if (!dx) return;
+  GemmArgs<T> h;  // dx = dz w^T (then * prev_act'(z, a))
+  h.m = n; h.n = in; h.k = out;
+  h.a = dz; h.lda = out;
+  h.b = w; h.ldb = out; h.trans_b = true;
+  h.c = dx; h.ldc = in;
+  if (prev_act != Act::Identity && prev_act != Act::Softmax && prev_a) {
+    h.epi = Epi::Deriv; h.act = prev_act; h.alpha = prev_alpha;
+    h.dz = prev_z ? prev_z : prev_a; h.da = prev_a; h.ld_d = in;
+  }
+  k.gemm(h);
+}
+
+template void dense_forward<float>(float*, float*, const float*, const float*, const float*, idx, idx, idx, Act, float, const idx*);
+template void dense_forward<double>(double*, double*, const double*, const double*, const double*, idx, idx, idx, Act, double, const idx*);
+template void dense_backward<float>(float*, float*, float*, const float*, const float*, const float*, idx, idx, idx, float, const idx*, Act, float, const float*, const float*);
+template void dense_backward<double>(double*, double*, double*, const double*, const double*, const double*, idx, idx, idx, double, const idx*, Act, double, const double*, const double*);
+
+}  // namespace mlp::cpu

@@ -1,0 +1,23 @@
+// Dense layer forward and backward on the CPU, composed from the dispatched kernels.
+#pragma once
+#include "kernels.hpp"
+
+namespace mlp::cpu {
+
+// x: (n, in)  w: (in, out)  b: (out)  ->  a: (n, out) = act(x w + b); z: (n, out) = x w + b when
+// z is non-null (needed for swish's derivative and for losses computed from the logits).
+// x_rows, when set, gathers row i of x from row x_rows[i] (a shuffled batch, without a copy).
+template <class T>
+void dense_forward(T* z, T* a, const T* x, const T* w, const T* b, idx n, idx in, idx out, Act act,
+                   T alpha, const idx* x_rows = nullptr);
+
+// dz: (n, out) is dL/dz of this layer.  x: (n, in)  w: (in, out)
+//   dw (in, out) = beta dw + x^T dz;  db (out) = beta db + sum_n dz;
+//   dx (n, in)   = dz w^T, skipped when dx is null. When prev_act is given, the previous layer's
+//   derivative is fused into dx's write-out, so dx becomes that layer's dL/dz (prev_z, prev_a: (n, in)).
+template <class T>
+void dense_backward(T* dw, T* db, T* dx, const T* dz, const T* x, const T* w, idx n, idx in, idx out,
+                    T beta, const idx* x_rows = nullptr, Act prev_act = Act::Identity,
+                    T prev_alpha = T(0), const T* prev_z = nullptr, const T* prev_a = nullptr);
+
+}  // namespace mlp::cpu

@@ -1,0 +1,231 @@
+// Packed GEMM with a fused epilogue: C = beta C + op(A) op(B), then bias+activation (forward)
+// or the activation derivative (backward) applied to each register tile while it is in L1.
+// Blocking: NC columns of B and KC of k packed once, MC rows of A packed per block, and an
+// MR x NR register tile (NR = two vectors) computed by the micro-kernel.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "../activations.hpp"
+#include "isa.hpp"
+#include "kernels.hpp"
+
+namespace mlp::cpu::MLP_ISA {
+namespace {
+
+template <class T>
+struct Blocking {
+  static constexpr int NV = 2;
+  static constexpr int NR = NV * Vec<T>::lanes;
+  static constexpr int MR = kMR;
+  static constexpr idx KC = 256;
+  static constexpr idx MC = MR * 16;
+  static constexpr idx NC = 2048;
+};
+
+// Packing buffers grow once per thread and are reused by every later call.
+template <class T>
+T* pack_buffer(std::size_t n) {
+  thread_local std::vector<T> buf;
+  const std::size_t align = 64 / sizeof(T);
+  if (buf.size() < n + align) buf.resize(n + align);
+  T* p = buf.data();
+  const auto off = (reinterpret_cast<std::uintptr_t>(p) / sizeof(T)) % align;
+  return off ? p + (align - off) : p;
+}
+
+template <class T>
+inline const T* a_row(const GemmArgs<T>& g, idx r) {
+  return g.a + (g.a_rows ? g.a_rows[r] : r) * g.lda;
+}
+
+// Ap: panels of MR rows of op(A)[i0 : i0+mc, p0 : p0+kc], each panel p-major, zero-padded.
+template <class T>
+void pack_a(T* __restrict ap, const GemmArgs<T>& g, idx i0, idx mc, idx p0, idx kc) {
+  constexpr int MR = Blocking<T>::MR;
+  for (idx ir = 0; ir < mc; ir += MR) {
+    const idx mr = std::min<idx>(MR, mc - ir);
+    T* dst = ap + ir * kc;
+    if (!g.trans_a) {
+      for (int r = 0; r < MR; ++r) {
+        if (r < mr) {
+          const T* src = a_row(g, i0 + ir + r) + p0;
+          for (idx p = 0; p < kc; ++p) dst[p * MR + r] = src[p];
+        } else {
+          for (idx p = 0; p < kc; ++p) dst[p * MR + r] = T(0);
+        }
+      }
+    } else {
+      for (idx p = 0; p < kc; ++p) {
+        const T* src = a_row(g, p0 + p) + i0 + ir;
+        int r = 0;
+        for (; r < mr; ++r) dst[p * MR + r] = src[r];
+        for (; r < MR; ++r) dst[p * MR + r] = T(0);
+      }
+    }
+  }
+}
+
+// Bp: panels of NR columns of op(B)[p0 : p0+kc, j0 : j0+nc], each panel p-major, zero-padded.
+template <class T>
+void pack_b(T* __restrict bp, const GemmArgs<T>& g, idx p0, idx kc, idx j0, idx nc) {
+  constexpr int NR = Blocking<T>::NR;
+  for (idx jr = 0; jr < nc; jr += NR) {
+    const idx nr = std::min<idx>(NR, nc - jr);
+    T* dst = bp + jr * kc;
+    if (!g.trans_b) {
+      for (idx p = 0; p < kc; ++p) {
+        const T* src = g.b + (p0 + p) * g.ldb + j0 + jr;
+        T* d = dst + p * NR;
+        if (nr == NR) {
+          std::memcpy(d, src, sizeof(T) * NR);
+        } else {
+          int c = 0;
+          for (; c < nr; ++c) d[c] = src[c];
+          for (; c < NR; ++c) d[c] = T(0);
+        }
+      }
+    } else {
+      for (int c = 0; c < NR; ++c) {
+        if (c < nr) {
+          const T* src = g.b + (j0 + jr + c) * g.ldb + p0;
+          for (idx p = 0; p < kc; ++p) dst[p * NR + c] = src[p];
+        } else {
+          for (idx p = 0; p < kc; ++p) dst[p * NR + c] = T(0);
+        }
+      }
+    }
+  }
+}
+
+// tile (MR x NR) = Ap panel (kc x MR) ^T  Bp panel (kc x NR).
+template <class T>
+inline void micro_kernel(idx kc, const T* __restrict ap, const T* __restrict bp, T* __restrict tile) {
+  using V = typename Vec<T>::type;
+  constexpr int MR = Blocking<T>::MR, NV = Blocking<T>::NV, L = Vec<T>::lanes;
+  V c[MR][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) c[i][v] = V{};
+  for (idx p = 0; p < kc; ++p) {
+    V b[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) std::memcpy(&b[v], bp + p * NV * L + v * L, sizeof(V));
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const T a = ap[p * MR + i];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) c[i][v] += a * b[v];
+    }
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) std::memcpy(tile + i * NV * L + v * L, &c[i][v], sizeof(V));
+}
+
+// Writes an mr x nr tile into C at (i0, j0): accumulate, and on the last k block, the epilogue.
+template <Act A, class T>
+void store_tile(const GemmArgs<T>& g, const T* __restrict tile, idx i0, idx j0, idx mr, idx nr,
+                bool first, bool last) {
+  constexpr int NR = Blocking<T>::NR;
+  const T beta = first ? g.beta : T(1);
+  for (idx i = 0; i < mr; ++i) {
+    T* __restrict crow = g.c + (i0 + i) * g.ldc + j0;
+    const T* __restrict t = tile + i * NR;
+    if (!last || g.epi == Epi::None) {
+      if (beta == T(0)) {
+        for (idx j = 0; j < nr; ++j) crow[j] = t[j];
+      } else if (beta == T(1)) {
+        for (idx j = 0; j < nr; ++j) crow[j] += t[j];
+      } else {
+        for (idx j = 0; j < nr; ++j) crow[j] = beta * crow[j] + t[j];
+      }
+      continue;
+    }
+    if (g.epi == Epi::BiasAct) {
+      const T* __restrict bias = g.bias ? g.bias + j0 : nullptr;
+      const T alpha = g.alpha;
+      T acc[NR];
+      for (idx j = 0; j < nr; ++j) acc[j] = (beta == T(0) ? T(0) : beta * crow[j]) + t[j] + (bias ? bias[j] : T(0));
+      if (g.a_out) {
+        T* __restrict arow = g.a_out + (i0 + i) * g.ld_aout + j0;
+        for (idx j = 0; j < nr; ++j) {
+          crow[j] = acc[j];
+          arow[j] = act_forward<A>(acc[j], alpha);
+        }
+      } else {
+        for (idx j = 0; j < nr; ++j) crow[j] = act_forward<A>(acc[j], alpha);
+      }
+    } else {  // Deriv
+      const T* __restrict zrow = g.dz + (i0 + i) * g.ld_d + j0;
+      const T* __restrict arow = g.da + (i0 + i) * g.ld_d + j0;
+      const T alpha = g.alpha;
+      for (idx j = 0; j < nr; ++j) {
+        const T acc = (beta == T(0) ? T(0) : beta * crow[j]) + t[j];
+        crow[j] = acc * act_derivative<A>(zrow[j], arow[j], alpha);
+      }
+    }
+  }
+}
+
+template <class T>
+void gemm_impl(const GemmArgs<T>& g) {
+  using B = Blocking<T>;
+  constexpr int MR = B::MR, NR = B::NR;
+  const idx m = g.m, n = g.n, k = g.k;
+  if (m <= 0 || n <= 0) return;
+  const idx kc_max = std::min<idx>(B::KC, std::max<idx>(k, 1));
+  const idx nc_max = std::min<idx>(B::NC, (n + NR - 1) / NR * NR);
+  const idx mc_max = std::min<idx>(B::MC, (m + MR - 1) / MR * MR);
+  T* bp = pack_buffer<T>(std::size_t(kc_max * nc_max + kc_max * mc_max + MR * NR + 64));
+  T* ap = bp + kc_max * nc_max;
+  ap += (64 / sizeof(T)) - (reinterpret_cast<std::uintptr_t>(ap) / sizeof(T)) % (64 / sizeof(T));
+  alignas(64) T tile[MR * NR];
+  // Epilogue dispatch happens once per call; the tile loop below is monomorphic.
+  auto run = [&](auto act_tag) {
+    constexpr Act A = decltype(act_tag)::value;
+    for (idx jc = 0; jc < n; jc += B::NC) {
+      const idx nc = std::min<idx>(B::NC, n - jc);
+      for (idx pc = 0; pc == 0 || pc < k; pc += B::KC) {
+        const idx kc = std::min<idx>(B::KC, k - pc);
+        const bool first = pc == 0, last = pc + B::KC >= k;
+        if (kc > 0) pack_b(bp, g, pc, kc, jc, nc);
+        for (idx ic = 0; ic < m; ic += B::MC) {
+          const idx mc = std::min<idx>(B::MC, m - ic);
+          if (kc > 0) pack_a(ap, g, ic, mc, pc, kc);
+          for (idx jr = 0; jr < nc; jr += NR) {
+            const idx nr = std::min<idx>(NR, nc - jr);
+            for (idx ir = 0; ir < mc; ir += MR) {
+              const idx mr = std::min<idx>(MR, mc - ir);
+              if (kc > 0) {
+                micro_kernel<T>(kc, ap + ir * kc, bp + jr * kc, tile);
+              } else {
+                std::fill(tile, tile + MR * NR, T(0));
+              }
+              store_tile<A, T>(g, tile, ic + ir, jc + jr, mr, nr, first, last);
+            }
+          }
+        }
+      }
+    }
+  };
+  if (g.epi == Epi::None) {
+    run(std::integral_constant<Act, Act::Identity>{});
+  } else {
+    with_act(g.act, run);
+  }
+}
+
+}  // namespace
+
+template <class T>
+void gemm(const GemmArgs<T>& g) {
+  gemm_impl<T>(g);
+}
+template void gemm<float>(const GemmArgs<float>&);
+template void gemm<double>(const GemmArgs<double>&);
+
+}  // namespace mlp::cpu::MLP_ISA

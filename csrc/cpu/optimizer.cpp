@@ -1,0 +1,95 @@
+// Parameter updates over flat buffers, one pass each, with the L2 term folded in (g' = g + l2 p):
+//   sgd:       v = mu v - lr g';  p += v               (mu = 0: p -= lr g')
+//   nesterov:  v = mu v - lr g';  p += mu v - lr g'
+//   adam:      m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2;  p -= lr_t m / (sqrt(v) + eps)
+// plus the small reductions the training loop needs (gradient sum over threads, bias sums).
+#include <cmath>
+
+#include "isa.hpp"
+#include "kernels.hpp"
+
+namespace mlp::cpu::MLP_ISA {
+
+template <class T>
+void sgd_step(T* __restrict p, const T* __restrict g, T* __restrict v, idx n, T lr, T mu,
+              bool nesterov, T l2) {
+  if (mu == T(0)) {
+    for (idx i = 0; i < n; ++i) p[i] -= lr * (g[i] + l2 * p[i]);
+    return;
+  }
+  if (nesterov) {
+    for (idx i = 0; i < n; ++i) {
+      const T gi = g[i] + l2 * p[i];
+      v[i] = mu * v[i] - lr * gi;
+      p[i] += mu * v[i] - lr * gi;
+    }
+  } else {
+    for (idx i = 0; i < n; ++i) {
+      v[i] = mu * v[i] - lr * (g[i] + l2 * p[i]);
+      p[i] += v[i];
+    }
+  }
+}
+
+template <class T>
+void adam_step(T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v, idx n,
+               T lr_t, T b1, T b2, T eps, T l2) {
+  for (idx i = 0; i < n; ++i) {
+    const T gi = g[i] + l2 * p[i];
+    m[i] = b1 * m[i] + (T(1) - b1) * gi;
+    v[i] = b2 * v[i] + (T(1) - b2) * gi * gi;
+    p[i] -= lr_t * m[i] / (std::sqrt(v[i]) + eps);
+  }
+}
+
+template <class T>
+void col_sum(T* __restrict db, const T* __restrict x, idx rows, idx cols, T beta) {
+  if (beta == T(0)) {
+    for (idx j = 0; j < cols; ++j) db[j] = T(0);
+  } else if (beta != T(1)) {
+    for (idx j = 0; j < cols; ++j) db[j] *= beta;
+  }
+  for (idx i = 0; i < rows; ++i) {
+    const T* __restrict xr = x + i * cols;
+    for (idx j = 0; j < cols; ++j) db[j] += xr[j];
+  }
+}
+
+template <class T>
+void sum_buffers(T* __restrict out, const T* const* bufs, int nbufs, idx n) {
+  if (nbufs <= 0) return;
+  const T* __restrict b0 = bufs[0];
+  if (out != b0)
+    for (idx i = 0; i < n; ++i) out[i] = b0[i];
+  for (int b = 1; b < nbufs; ++b) {
+    const T* __restrict bb = bufs[b];
+    for (idx i = 0; i < n; ++i) out[i] += bb[i];
+  }
+}
+
+template <class T>
+double sum_squares(const T* __restrict x, idx n) {
+  // Blocks of float accumulate in T (vectorized), then in double across blocks.
+  double total = 0.0;
+  constexpr idx block = 4096;
+  for (idx s = 0; s < n; s += block) {
+    const idx e = s + block < n ? s + block : n;
+    T acc = T(0);
+    for (idx i = s; i < e; ++i) acc += x[i] * x[i];
+    total += double(acc);
+  }
+  return total;
+}
+
+template void sgd_step<float>(float*, const float*, float*, idx, float, float, bool, float);
+template void sgd_step<double>(double*, const double*, double*, idx, double, double, bool, double);
+template void adam_step<float>(float*, const float*, float*, float*, idx, float, float, float, float, float);
+template void adam_step<double>(double*, const double*, double*, double*, idx, double, double, double, double, double);
+template void col_sum<float>(float*, const float*, idx, idx, float);
+template void col_sum<double>(double*, const double*, idx, idx, double);
+template void sum_buffers<float>(float*, const float* const*, int, idx);
+template void sum_buffers<double>(double*, const double* const*, int, idx);
+template double sum_squares<float>(const float*, idx);
+template double sum_squares<double>(const double*, idx);
+
+}  // namespace mlp::cpu::MLP_ISA

@@ -1,0 +1,50 @@
+// Collects this instruction set's kernels into a Kernels<T> table for dispatch.cpp.
+#include "isa.hpp"
+#include "kernels.hpp"
+
+namespace mlp::cpu::MLP_ISA {
+
+template <class T> void gemm(const GemmArgs<T>&);
+template <class T> void activation_forward(T*, const T*, idx, idx, Act, T);
+template <class T> void activation_backward(T*, const T*, const T*, const T*, idx, idx, Act, T);
+template <class T> double loss_forward(const T*, const T*, const T*, const T*, idx, idx, LossKind);
+template <class T> void loss_backward(T*, const T*, const T*, const T*, const T*, idx, idx, LossKind, Act, T, T);
+template <class T> void col_sum(T*, const T*, idx, idx, T);
+template <class T> void sum_buffers(T*, const T* const*, int, idx);
+template <class T> double sum_squares(const T*, idx);
+template <class T> void sgd_step(T*, const T*, T*, idx, T, T, bool, T);
+template <class T> void adam_step(T*, const T*, T*, T*, idx, T, T, T, T, T);
+
+template <class T>
+Kernels<T> make_kernels() {
+  Kernels<T> k;
+  k.gemm = &gemm<T>;
+  k.activation_forward = &activation_forward<T>;
+  k.activation_backward = &activation_backward<T>;
+  k.loss_forward = &loss_forward<T>;
+  k.loss_backward = &loss_backward<T>;
+  k.col_sum = &col_sum<T>;
+  k.sum_buffers = &sum_buffers<T>;
+  k.sum_squares = &sum_squares<T>;
+  k.sgd_step = &sgd_step<T>;
+  k.adam_step = &adam_step<T>;
+  return k;
+}
+template Kernels<float> make_kernels<float>();
+template Kernels<double> make_kernels<double>();
+
+}  // namespace mlp::cpu::MLP_ISA
+
+#if defined(MLP_ALIAS_ISAS)
+// Non-x86 builds have only the baseline table; the wider names return it (never chosen anyway).
+namespace mlp::cpu::avx2 {
+template <class T> Kernels<T> make_kernels() { return baseline::make_kernels<T>(); }
+template Kernels<float> make_kernels<float>();
+template Kernels<double> make_kernels<double>();
+}  // namespace mlp::cpu::avx2
+namespace mlp::cpu::avx512 {
+template <class T> Kernels<T> make_kernels() { return baseline::make_kernels<T>(); }
+template Kernels<float> make_kernels<float>();
+template Kernels<double> make_kernels<double>();
+}  // namespace mlp::cpu::avx512
+#endif

@@ -1,0 +1,403 @@
+// Network training and inference. One OpenMP region per epoch: each thread runs forward and
+// backward on its share of the batch's rows into its own gradient buffer; then each thread sums
+// one slice of the gradient buffers and applies the optimizer to that slice. Two barriers per batch,
+// no allocation inside the batch loop, and a fixed reduction order (deterministic per thread count).
+#include "network.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <numeric>
+
+#include "activations.hpp"
+#include "cpu/dense.hpp"
+#include "cpu/kernels.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace mlp {
+
+int max_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+namespace {
+
+constexpr idx kMaxChunkRows = 2048;  // rows a thread pushes through the layers at once
+constexpr idx kMinRowsPerThread = 16;
+constexpr int kMaxThreads = 256;
+
+inline int thread_id() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+inline int thread_count() {
+#ifdef _OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+inline void barrier() {
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+}
+
+// splitmix64 (Steele, Lea & Flood 2014): a tiny 64-bit generator, plenty for shuffling.
+inline std::uint64_t next_u64(std::uint64_t& s) {
+  std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+inline idx below(std::uint64_t& s, idx bound) {
+  return idx((static_cast<unsigned __int128>(next_u64(s)) * static_cast<unsigned __int128>(bound)) >> 64);
+}
+
+// Rows [r0, r1) of a batch of rb rows that thread t of nt handles.
+inline idx split(idx rb, int t, int nt) { return rb * t / nt; }
+
+}  // namespace
+
+template <class T>
+Network<T>::Network(std::vector<idx> sizes, std::vector<Act> acts, std::vector<double> alphas,
+                    LossKind loss, double loss_scale)
+    : sizes_(std::move(sizes)), acts_(std::move(acts)), loss_(loss), loss_scale_(loss_scale) {
+  MLP_CHECK(sizes_.size() >= 2, "a network needs at least one layer (sizes = [in, ..., out])");
+  MLP_CHECK(acts_.size() == sizes_.size() - 1, "one activation per layer expected");
+  MLP_CHECK(alphas.size() == acts_.size(), "one alpha per layer expected");
+  MLP_CHECK(loss_valid(int(loss_)), "unknown loss");
+  MLP_CHECK(std::isfinite(loss_scale_) && loss_scale_ > 0, "loss_scale must be finite and > 0");
+  for (idx s : sizes_) MLP_CHECK(s > 0 && s <= (idx(1) << 31), "layer sizes must be in [1, 2^31]");
+  const idx L = n_layers();
+  for (idx l = 0; l < L; ++l) {
+    MLP_CHECK(act_valid(int(acts_[l])), "unknown activation");
+    MLP_CHECK(std::isfinite(alphas[l]) && alphas[l] >= 0, "activation alpha must be finite and >= 0");
+    MLP_CHECK(acts_[l] != Act::Softmax || l == L - 1, "softmax is only allowed on the output layer");
+    alphas_.push_back(T(alphas[l]));
+  }
+  const Act out = acts_[L - 1];
+  MLP_CHECK((out == Act::Softmax) == (loss_ == LossKind::CategoricalCrossEntropy),
+            "softmax output and categorical cross-entropy go together");
+  MLP_CHECK(loss_ != LossKind::BinaryCrossEntropy || out == Act::Sigmoid,
+            "binary cross-entropy needs a sigmoid output");
+  MLP_CHECK(loss_ != LossKind::Poisson || out == Act::Identity,
+            "poisson loss needs an identity output (the exp link is part of the loss)");
+  idx off = 0;
+  for (idx l = 0; l < L; ++l) {
+    MLP_CHECK(sizes_[l] * sizes_[l + 1] < (idx(1) << 40), "layer too large");
+    w_off_.push_back(off);
+    off += sizes_[l] * sizes_[l + 1];
+    b_off_.push_back(off);
+    off += sizes_[l + 1];
+  }
+  params_.assign(std::size_t(off), T(0));
+}
+
+template <class T>
+void Network<T>::set_optimizer(const OptimizerConfig& cfg) {
+  MLP_CHECK(std::isfinite(cfg.momentum) && cfg.momentum >= 0 && cfg.momentum < 1, "momentum must be in [0, 1)");
+  MLP_CHECK(cfg.beta1 >= 0 && cfg.beta1 < 1 && cfg.beta2 >= 0 && cfg.beta2 < 1, "betas must be in [0, 1)");
+  MLP_CHECK(std::isfinite(cfg.eps) && cfg.eps > 0, "epsilon must be finite and > 0");
+  opt_ = cfg;
+  reset_optimizer_state();
+}
+
+template <class T>
+void Network<T>::reset_optimizer_state() {
+  step_ = 0;
+  const bool sgd_state = opt_.kind == OptKind::Sgd && opt_.momentum > 0;
+  opt_m_.assign(opt_.kind == OptKind::Adam || sgd_state ? params_.size() : 0, T(0));
+  opt_v_.assign(opt_.kind == OptKind::Adam ? params_.size() : 0, T(0));
+}
+
+template <class T>
+std::vector<std::vector<T>*> Network<T>::optimizer_buffers() {
+  std::vector<std::vector<T>*> out;
+  if (!opt_m_.empty()) out.push_back(&opt_m_);
+  if (!opt_v_.empty()) out.push_back(&opt_v_);
+  return out;
+}
+
+template <class T>
+int Network<T>::threads_for(idx rows) const {
+  const int base = n_threads_ > 0 ? n_threads_ : max_threads();
+  const idx by_rows = std::max<idx>(1, rows / kMinRowsPerThread);
+  return int(std::clamp<idx>(std::min<idx>(base, by_rows), 1, kMaxThreads));
+}
+
+template <class T>
+void Network<T>::ensure_work(int nt, idx cap, bool need_grad) {
+  if (int(work_.size()) < nt) work_.resize(std::size_t(nt));
+  const idx L = n_layers();
+  idx maxw = 1;
+  for (idx l = 1; l <= L; ++l) maxw = std::max(maxw, sizes_[l]);
+  for (int t = 0; t < nt; ++t) {
+    Work& w = work_[std::size_t(t)];
+    if (w.cap < cap) {
+      w.z.assign(std::size_t(L), {});
+      w.a.assign(std::size_t(L), {});
+      for (idx l = 0; l < L; ++l) {
+        const std::size_t sz = std::size_t(cap * sizes_[l + 1]);
+        w.a[l].resize(sz);
+        if (act_needs_z(acts_[l]) || l == L - 1) w.z[l].resize(sz);
+      }
+      w.d0.resize(std::size_t(cap * maxw));
+      w.d1.resize(std::size_t(cap * maxw));
+      w.y.resize(std::size_t(cap * sizes_[L]));
+      w.w.resize(std::size_t(cap));
+      w.cap = cap;
+    }
+    if (need_grad && w.grad.size() != params_.size()) w.grad.assign(params_.size(), T(0));
+  }
+}
+
+template <class T>
+double Network<T>::accumulate(Work& w, const T* x, const T* y, const T* sw, const idx* rows, idx count,
+                              T coef, bool first) {
+  const cpu::Kernels<T>& k = cpu::kernels<T>();
+  const idx L = n_layers();
+  const idx out = sizes_[L];
+  double loss = 0.0;
+  for (idx c0 = 0; c0 < count; c0 += w.cap) {
+    const idx cnt = std::min<idx>(w.cap, count - c0);
+    const idx* r = rows + c0;
+    for (idx l = 0; l < L; ++l) {
+      const T* in = l == 0 ? x : w.a[l - 1].data();
+      T* zl = w.z[l].empty() ? nullptr : w.z[l].data();
+      cpu::dense_forward<T>(zl, w.a[l].data(), in, params_.data() + w_off_[l], params_.data() + b_off_[l],
+                            cnt, sizes_[l], sizes_[l + 1], acts_[l], alphas_[l], l == 0 ? r : nullptr);
+    }
+    for (idx i = 0; i < cnt; ++i) {
+      std::memcpy(w.y.data() + i * out, y + r[i] * out, sizeof(T) * std::size_t(out));
+      if (sw) w.w[i] = sw[r[i]];
+    }
+    const T* zL = w.z[L - 1].data();
+    const T* aL = w.a[L - 1].data();
+    const T* wts = sw ? w.w.data() : nullptr;
+    loss += k.loss_forward(zL, aL, w.y.data(), wts, cnt, out, loss_);
+    k.loss_backward(w.d0.data(), zL, aL, w.y.data(), wts, cnt, out, loss_, acts_[L - 1], alphas_[L - 1], coef);
+    T* dcur = w.d0.data();
+    T* dnext = w.d1.data();
+    const T beta = (first && c0 == 0) ? T(0) : T(1);
+    for (idx l = L - 1; l >= 0; --l) {
+      const T* in = l == 0 ? x : w.a[l - 1].data();
+      T* dx = l > 0 ? dnext : nullptr;
+      const Act pa = l > 0 ? acts_[l - 1] : Act::Identity;
+      const T palpha = l > 0 ? alphas_[l - 1] : T(0);
+      const T* pz = l > 0 && !w.z[l - 1].empty() ? w.z[l - 1].data() : nullptr;
+      const T* pa_buf = l > 0 ? w.a[l - 1].data() : nullptr;
+      cpu::dense_backward<T>(w.grad.data() + w_off_[l], w.grad.data() + b_off_[l], dx, dcur, in,
+                             params_.data() + w_off_[l], cnt, sizes_[l], sizes_[l + 1], beta,
+                             l == 0 ? r : nullptr, pa, palpha, pz, pa_buf);
+      std::swap(dcur, dnext);
+    }
+  }
+  return loss;
+}
+
+// Sums the gradient buffers of the `active` threads over this thread's slice of the parameters,
+// then either applies the optimizer (update) or writes the gradient with its L2 term (grad_out).
+// Returns the slice's sum of squared weights (before the update) for the L2 penalty.
+template <class T>
+double Network<T>::penalty_and_update(int tid, int nt, int active, double lr, double l2_eff, bool update,
+                                      T* grad_out) {
+  const cpu::Kernels<T>& k = cpu::kernels<T>();
+  const idx P = n_params();
+  const idx c0 = tid == 0 ? 0 : (P * tid / nt) & ~idx(15);
+  const idx c1 = tid == nt - 1 ? P : (P * (tid + 1) / nt) & ~idx(15);
+  if (c1 <= c0) return 0.0;
+  const T* bufs[kMaxThreads];
+  for (int b = 0; b < active; ++b) bufs[b] = work_[std::size_t(b)].grad.data() + c0;
+  T* g = work_[0].grad.data() + c0;
+  k.sum_buffers(g, bufs, active, c1 - c0);
+  double sq = 0.0;
+  const T lr_t = [&] {
+    if (opt_.kind != OptKind::Adam) return T(lr);
+    const double t = double(step_ + 1);
+    return T(lr * std::sqrt(1.0 - std::pow(opt_.beta2, t)) / (1.0 - std::pow(opt_.beta1, t)));
+  }();
+  for (idx l = 0; l < n_layers(); ++l) {
+    for (int part = 0; part < 2; ++part) {  // 0: weights (penalized), 1: bias
+      const idx s0 = part == 0 ? w_off_[l] : b_off_[l];
+      const idx s1 = part == 0 ? b_off_[l] : b_off_[l] + sizes_[l + 1];
+      const idx lo = std::max(s0, c0), hi = std::min(s1, c1);
+      if (lo >= hi) continue;
+      const T l2 = part == 0 ? T(l2_eff) : T(0);
+      T* p = params_.data() + lo;
+      const T* gl = g + (lo - c0);
+      if (part == 0 && l2_eff != 0.0) sq += k.sum_squares(p, hi - lo);
+      if (!update) {
+        for (idx i = 0; i < hi - lo; ++i) grad_out[lo + i] = gl[i] + l2 * p[i];
+      } else if (opt_.kind == OptKind::Adam) {
+        k.adam_step(p, gl, opt_m_.data() + lo, opt_v_.data() + lo, hi - lo, lr_t, T(opt_.beta1),
+                    T(opt_.beta2), T(opt_.eps), l2);
+      } else {
+        k.sgd_step(p, gl, opt_m_.empty() ? nullptr : opt_m_.data() + lo, hi - lo, T(lr),
+                   T(opt_.momentum), opt_.nesterov, l2);
+      }
+    }
+  }
+  return sq;
+}
+
+template <class T>
+EpochResult Network<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, idx batch_size,
+                                    bool shuffle, double lr, const std::function<bool()>& interrupted) {
+  MLP_CHECK(n > 0, "train_epoch needs at least one row");
+  MLP_CHECK(batch_size > 0, "batch_size must be > 0");
+  MLP_CHECK(std::isfinite(lr) && lr >= 0, "learning rate must be finite and >= 0");
+  const idx batch = std::min(batch_size, n);
+  perm_.resize(std::size_t(n));
+  std::iota(perm_.begin(), perm_.end(), idx(0));
+  if (shuffle)
+    for (idx i = n - 1; i > 0; --i) std::swap(perm_[i], perm_[below(rng_, i + 1)]);
+  const int nt = threads_for(batch);
+  ensure_work(nt, std::min<idx>((batch + nt - 1) / nt, kMaxChunkRows), true);
+  const idx nb = (n + batch - 1) / batch;
+  std::vector<double> loss_slot(std::size_t(nt), 0.0), pen_slot(std::size_t(nt), 0.0);
+  EpochResult res;
+  double epoch_sum = 0.0, weight_total = 0.0;
+  bool stop = false;
+  auto last_check = std::chrono::steady_clock::now();
+  const idx* perm = perm_.data();
+
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+#endif
+  {
+    const int tid = thread_id(), nthr = thread_count();
+    for (idx b = 0; b < nb; ++b) {
+      const idx s = b * batch, rb = std::min(n, s + batch) - s;
+      double wsum = double(rb);
+      if (sw) {
+        wsum = 0.0;
+        for (idx i = s; i < s + rb; ++i) wsum += double(sw[perm[i]]);
+      }
+      const T coef = T(loss_scale_ / wsum);
+      const idx r0 = split(rb, tid, nthr), r1 = split(rb, tid + 1, nthr);
+      loss_slot[tid] = r1 > r0 ? accumulate(work_[tid], x, y, sw, perm + s + r0, r1 - r0, coef, true) : 0.0;
+      barrier();
+      if (stop) break;
+      double data = 0.0;
+      for (int t = 0; t < nthr; ++t) data += loss_slot[t];
+      data *= loss_scale_ / wsum;
+      if (!std::isfinite(data) || !(wsum > 0)) {
+        if (tid == 0) res.diverged = true;
+        break;
+      }
+      int active = 0;
+      while (active < nthr && split(rb, active + 1, nthr) > split(rb, active, nthr)) ++active;
+      const double l2_eff = l2_ / (l2_per_sample_ ? wsum : 1.0);
+      pen_slot[tid] = penalty_and_update(tid, nthr, active, lr, l2_eff, true, nullptr);
+      barrier();
+      if (tid == 0) {
+        double pen = 0.0;
+        for (int t = 0; t < nthr; ++t) pen += pen_slot[t];
+        epoch_sum += (data + 0.5 * l2_eff * pen) * wsum;
+        weight_total += wsum;
+        ++step_;
+        ++res.batches;
+        const auto now = std::chrono::steady_clock::now();
+        if (interrupted && now - last_check > std::chrono::milliseconds(25)) {
+          last_check = now;
+          if (interrupted()) {
+            stop = true;
+            res.interrupted = true;
+          }
+        }
+      }
+    }
+  }
+  res.loss = res.diverged || weight_total <= 0 ? std::numeric_limits<double>::quiet_NaN()
+                                               : epoch_sum / weight_total;
+  return res;
+}
+
+template <class T>
+void Network<T>::predict(T* out, const T* x, idx n) {
+  if (n <= 0) return;
+  const idx L = n_layers();
+  constexpr idx chunk = 256;
+  const idx nchunks = (n + chunk - 1) / chunk;
+  const int nt = int(std::min<idx>(threads_for(n), nchunks));
+  idx maxw = 1;
+  for (idx l = 1; l < L; ++l) maxw = std::max(maxw, sizes_[l]);
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+#endif
+  {
+    std::vector<T> buf0(std::size_t(chunk * maxw)), buf1(std::size_t(chunk * maxw));
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+    for (idx c = 0; c < nchunks; ++c) {
+      const idx r0 = c * chunk, cnt = std::min(chunk, n - r0);
+      const T* in = x + r0 * sizes_[0];
+      T* cur = buf0.data();
+      T* nxt = buf1.data();
+      for (idx l = 0; l < L; ++l) {
+        T* dst = l == L - 1 ? out + r0 * sizes_[L] : cur;
+        cpu::dense_forward<T>(nullptr, dst, in, params_.data() + w_off_[l], params_.data() + b_off_[l], cnt,
+                              sizes_[l], sizes_[l + 1], acts_[l], alphas_[l]);
+        in = dst;
+        std::swap(cur, nxt);
+      }
+    }
+  }
+}
+
+template <class T>
+double Network<T>::loss_and_grad(const T* x, const T* y, const T* sw, idx n, T* grad) {
+  MLP_CHECK(n > 0, "loss needs at least one row");
+  std::vector<idx> rows(static_cast<std::size_t>(n));
+  std::iota(rows.begin(), rows.end(), idx(0));
+  const int nt = threads_for(n);
+  ensure_work(nt, std::min<idx>((n + nt - 1) / nt, kMaxChunkRows), true);
+  double wsum = double(n);
+  if (sw) {
+    wsum = 0.0;
+    for (idx i = 0; i < n; ++i) wsum += double(sw[i]);
+  }
+  MLP_CHECK(wsum > 0, "sample weights must sum to a positive number");
+  const T coef = T(loss_scale_ / wsum);
+  const double l2_eff = l2_ / (l2_per_sample_ ? wsum : 1.0);
+  std::vector<double> loss_slot(std::size_t(nt), 0.0), pen_slot(std::size_t(nt), 0.0);
+  std::vector<T> scratch(grad ? 0 : params_.size());
+  T* gout = grad ? grad : scratch.data();
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+#endif
+  {
+    const int tid = thread_id(), nthr = thread_count();
+    const idx r0 = split(n, tid, nthr), r1 = split(n, tid + 1, nthr);
+    loss_slot[tid] = r1 > r0 ? accumulate(work_[tid], x, y, sw, rows.data() + r0, r1 - r0, coef, true) : 0.0;
+    barrier();
+    int active = 0;
+    while (active < nthr && split(n, active + 1, nthr) > split(n, active, nthr)) ++active;
+    pen_slot[tid] = penalty_and_update(tid, nthr, active, 0.0, l2_eff, false, gout);
+  }
+  double data = 0.0, pen = 0.0;
+  for (int t = 0; t < nt; ++t) {
+    data += loss_slot[t];
+    pen += pen_slot[t];
+  }
+  return data * loss_scale_ / wsum + 0.5 * l2_eff * pen;
+}
+
+template class Network<float>;
+template class Network<double>;
+
+}  // namespace mlp

@@ -1,0 +1,98 @@
+// Network: a chain of dense layers that owns its weights (one flat buffer), its optimizer state
+// and every scratch buffer, and runs whole epochs (shuffle, forward, loss, backward, update) natively.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "common.hpp"
+
+namespace mlp {
+
+struct OptimizerConfig {
+  OptKind kind = OptKind::Sgd;
+  double momentum = 0.0;
+  bool nesterov = false;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+};
+
+struct EpochResult {
+  double loss = 0.0;         // sample-weighted mean of the batch losses (L2 included)
+  bool diverged = false;     // a batch loss was not finite; that batch was not applied
+  bool interrupted = false;  // the interrupt callback asked to stop
+  idx batches = 0;           // batches applied
+};
+
+template <class T>
+class Network {
+ public:
+  // sizes = [in, h1, ..., out]; one activation and alpha per layer.
+  // L = loss_scale * sum_n w_n sum_k l(n, k) / sum_n w_n  (+ L2 penalty).
+  Network(std::vector<idx> sizes, std::vector<Act> acts, std::vector<double> alphas, LossKind loss,
+          double loss_scale);
+
+  idx n_layers() const { return idx(acts_.size()); }
+  idx n_params() const { return idx(params_.size()); }
+  const std::vector<idx>& sizes() const { return sizes_; }
+  T* params() { return params_.data(); }
+  idx weight_offset(idx l) const { return w_off_[l]; }
+  idx bias_offset(idx l) const { return b_off_[l]; }
+
+  void set_optimizer(const OptimizerConfig& cfg);
+  void reset_optimizer_state();
+  // Flat optimizer buffers: [velocity] for momentum SGD, [m, v] for Adam, [] for plain SGD.
+  std::vector<std::vector<T>*> optimizer_buffers();
+  std::int64_t step() const { return step_; }
+  void set_step(std::int64_t s) { step_ = s; }
+  void set_l2(double alpha, bool per_sample) { l2_ = alpha; l2_per_sample_ = per_sample; }
+  void set_seed(std::uint64_t seed) { rng_ = seed; }
+  void set_threads(int n) { n_threads_ = n; }
+
+  // x: (n, in)  y: (n, out)  sw: (n) or null.
+  EpochResult train_epoch(const T* x, const T* y, const T* sw, idx n, idx batch_size, bool shuffle,
+                          double lr, const std::function<bool()>& interrupted);
+  // out: (n, out) output activations.
+  void predict(T* out, const T* x, idx n);
+  // Loss over all rows as one batch (L2 included); the gradient into grad (n_params) if non-null.
+  double loss_and_grad(const T* x, const T* y, const T* sw, idx n, T* grad);
+
+ private:
+  struct Work {  // one thread's scratch, sized for cap rows
+    idx cap = 0;
+    std::vector<std::vector<T>> z, a;  // per layer (z only where needed)
+    std::vector<T> d0, d1, y, w, grad;
+    std::vector<idx> rows;
+  };
+  int threads_for(idx rows) const;
+  void ensure_work(int nt, idx cap, bool need_grad);
+  // Forward and backward for rows idx[0:count] of (x, y, sw), accumulating (beta) into w.grad.
+  // coef = loss_scale / batch weight sum. Returns the unscaled weighted loss sum of these rows.
+  double accumulate(Work& w, const T* x, const T* y, const T* sw, const idx* rows, idx count, T coef,
+                    bool first);
+  double penalty_and_update(int tid, int nt, int active, double lr, double l2_eff, bool update,
+                            T* grad_out);
+
+  std::vector<idx> sizes_;
+  std::vector<Act> acts_;
+  std::vector<T> alphas_;
+  LossKind loss_;
+  double loss_scale_;
+  std::vector<idx> w_off_, b_off_;
+  std::vector<T> params_;
+  OptimizerConfig opt_;
+  std::vector<T> opt_m_, opt_v_;
+  std::int64_t step_ = 0;
+  double l2_ = 0.0;
+  bool l2_per_sample_ = false;
+  std::uint64_t rng_ = 0x9E3779B97F4A7C15ull;
+  int n_threads_ = 0;
+  std::vector<Work> work_;
+  std::vector<idx> perm_;
+};
+
+extern template class Network<float>;
+extern template class Network<double>;
+
+int max_threads();
+
+}  // namespace mlp

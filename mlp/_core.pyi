@@ -1,0 +1,126 @@
+"""Types of the compiled extension ``mlp._core`` (csrc/bindings.cpp).
+
+Every array argument must be a C-contiguous numpy array of one floating dtype (float32 or
+float64), the same dtype for all arrays of one call. ``mlp/_validation.py`` converts user input
+into that form; the C++ side asserts it again and raises ValueError/TypeError if violated.
+Shapes below use N = rows (samples), I = input width, O = output width.
+"""
+from __future__ import annotations
+
+import enum
+from typing import Optional
+
+import numpy as np
+
+class Activation(enum.IntEnum):
+    IDENTITY = 0
+    RELU = 1
+    LEAKY_RELU = 2  # alpha: negative slope (default 0.01)
+    ELU = 3  # alpha: saturation value (default 1.0)
+    SIGMOID = 4
+    TANH = 5
+    SWISH = 6  # z * sigmoid(z), a.k.a. silu
+    SOFTMAX = 7  # row-wise
+
+class Loss(enum.IntEnum):
+    MSE = 0  # per sample: sum_k (a - y)^2; any output activation
+    CATEGORICAL_CROSS_ENTROPY = 1  # fused with a SOFTMAX output, computed from the logits
+    BINARY_CROSS_ENTROPY = 2  # fused with a SIGMOID output, computed from the logits
+    POISSON = 3  # fused with an exponential link on an IDENTITY output: a = exp(z); sum_k exp(z) - y z
+
+class Optimizer(enum.IntEnum):
+    SGD = 0  # plain, momentum or Nesterov (sklearn's update: v = mu v - lr g; w += v)
+    ADAM = 1  # bias-corrected (Kingma & Ba), lr_t = lr sqrt(1-b2^t)/(1-b1^t)
+
+# Loss convention shared by loss_forward / loss_backward / Network:
+#   L = scale * sum_n w_n * sum_k l(n, k) / sum_n w_n        (w_n = 1 when sample_weight is None)
+# so scale = 1/O gives a mean over elements (the spec's mse), scale = 0.5/O sklearn's squared_error.
+
+def simd_level() -> str: ...  # 'avx512', 'avx2' or 'baseline': the kernel set chosen at import
+def max_threads() -> int: ...  # threads a fit uses when n_threads is 0 (honours OMP/threadpoolctl limits)
+def compiler() -> str: ...
+def cuda_available() -> bool: ...  # False in a CPU-only build
+
+def gemm(a: np.ndarray, b: np.ndarray, trans_a: bool = False, trans_b: bool = False) -> np.ndarray:
+    """op(a) @ op(b) with op = transpose when the flag is set."""
+
+def activation_forward(z: np.ndarray, act: Activation, alpha: float) -> np.ndarray:
+    """z: (N, O) -> a: (N, O)."""
+
+def activation_backward(z: np.ndarray, a: np.ndarray, da: np.ndarray, act: Activation, alpha: float) -> np.ndarray:
+    """dL/dz from dL/da; for SOFTMAX the row-wise Jacobian-vector product a * (da - sum(da * a))."""
+
+def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, act: Activation, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """x: (N, I) w: (I, O) b: (O,) -> (z, a) with z = x @ w + b, a = act(z)."""
+
+def dense_backward(x: np.ndarray, w: np.ndarray, z: np.ndarray, a: np.ndarray, g: np.ndarray,
+                   act: Activation, alpha: float, g_is_dz: bool, need_dx: bool
+                   ) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+    """g = dL/da (or dL/dz when g_is_dz) of shape (N, O) -> (dw (I, O), db (O,), dx (N, I) or None)."""
+
+def loss_forward(z: np.ndarray, a: np.ndarray, y: np.ndarray, loss: Loss,
+                 sample_weight: Optional[np.ndarray], scale: float) -> float:
+    """z, a, y: (N, O); sample_weight: (N,) or None. Returns L (see the convention above)."""
+
+def loss_backward(z: np.ndarray, a: np.ndarray, y: np.ndarray, loss: Loss, act: Activation, alpha: float,
+                  sample_weight: Optional[np.ndarray], scale: float) -> np.ndarray:
+    """dL/dz of the output layer (N, O): the fused formula for CCE/BCE/POISSON, and for MSE
+    dL/da multiplied by the output activation's derivative (act, alpha)."""
+
+def sgd_step(params: np.ndarray, grads: np.ndarray, velocity: np.ndarray, lr: float,
+             momentum: float, nesterov: bool) -> None:
+    """In place over flat 1-D arrays of equal length. momentum = 0 is plain gradient descent."""
+
+def adam_step(params: np.ndarray, grads: np.ndarray, m: np.ndarray, v: np.ndarray, lr: float,
+              beta1: float, beta2: float, eps: float, t: int) -> None:
+    """In place; t is the step number, starting at 1."""
+
+class Network:
+    """A chain of dense layers owning its weights, optimizer state and scratch buffers.
+
+    sizes = [I, h1, ..., O] (len = n_layers + 1); activations/alphas have one entry per layer.
+    Weights live in one flat buffer, layer by layer: W0 (I x h1, row-major), b0, W1, b1, ...
+    """
+
+    dtype: str  # 'float32' or 'float64'
+    n_layers: int
+    n_params: int
+    sizes: list[int]
+    step: int  # optimizer steps taken (Adam's t)
+
+    def __init__(self, sizes: list[int], activations: list[Activation], alphas: list[float],
+                 loss: Loss, loss_scale: float, dtype: str) -> None: ...
+    @property
+    def params(self) -> np.ndarray:
+        """Writable flat view of every weight and bias (it keeps the Network alive)."""
+    def weight(self, i: int) -> np.ndarray:
+        """Writable view (sizes[i], sizes[i+1]) into params."""
+    def bias(self, i: int) -> np.ndarray:
+        """Writable view (sizes[i+1],) into params."""
+    def set_optimizer(self, kind: Optimizer, momentum: float = 0.0, nesterov: bool = False,
+                      beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
+        """Chooses the update rule; resets the optimizer state."""
+    def set_l2(self, alpha: float, per_sample: bool) -> None:
+        """Penalty 0.5 * alpha * sum ||W||^2 (biases excluded), divided by the batch's weight
+        sum when per_sample (sklearn's alpha), else not (Keras' l2 / 2)."""
+    def reset_optimizer_state(self) -> None: ...
+    def optimizer_state(self) -> list[np.ndarray]:
+        """Copies of the optimizer's flat buffers (velocity, or m and v)."""
+    def set_optimizer_state(self, state: list[np.ndarray], step: int) -> None: ...
+    def set_seed(self, seed: int) -> None:
+        """Seeds the shuffling generator (a 64-bit counter-based generator owned here)."""
+    def set_threads(self, n: int) -> None:
+        """0 = max_threads() at each call; a positive number caps the threads of this network."""
+    def train_epoch(self, x: np.ndarray, y: np.ndarray, sample_weight: Optional[np.ndarray],
+                    batch_size: int, shuffle: bool, lr: float) -> float:
+        """One pass over x (N, I), y (N, O) in batches, GIL released. Returns the sample-weighted
+        mean of the batch losses (L2 penalty included). If a batch's loss is not finite the epoch
+        stops before applying that update and NaN is returned; the weights stay finite.
+        Ctrl-C raises KeyboardInterrupt within a few batches; finished batches stay applied."""
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """(N, I) -> (N, O) output activations, GIL released, rows split across threads."""
+    def loss(self, x: np.ndarray, y: np.ndarray, sample_weight: Optional[np.ndarray]) -> float:
+        """Full-data loss (L2 included, with the whole data as one batch), no update."""
+    def loss_and_grad(self, x: np.ndarray, y: np.ndarray, sample_weight: Optional[np.ndarray]
+                      ) -> tuple[float, np.ndarray]:
+        """Full-data loss and its gradient wrt params (flat copy, same layout), no update."""
