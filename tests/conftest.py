@@ -1,33 +1,8 @@
 """Shared fixtures. Append new fixtures at the end; keep this file small."""
 from __future__ import annotations
 
-import glob
-import importlib.util
-import os
-import sys
-import types
-
 import numpy as np
 import pytest
-
-# DEVELOPMENT FALLBACK (to be removed): load the extension straight from the source tree while
-# mlp/__init__.py cannot be imported yet, so that `from mlp import _core` works in the tests.
-try:
-    import mlp  # noqa: F401
-except Exception:
-    _root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "mlp")
-    _sos = glob.glob(os.path.join(_root, "_core*.so"))
-    if _sos:
-        for _name in [n for n in sys.modules if n == "mlp" or n.startswith("mlp.")]:
-            del sys.modules[_name]
-        _pkg = types.ModuleType("mlp")
-        _pkg.__path__ = [_root]
-        sys.modules["mlp"] = _pkg
-        _spec = importlib.util.spec_from_file_location("mlp._core", _sos[0])
-        _mod = importlib.util.module_from_spec(_spec)
-        sys.modules["mlp._core"] = _mod
-        _spec.loader.exec_module(_mod)
-        _pkg._core = _mod
 
 
 @pytest.fixture

@@ -52,6 +52,7 @@ def softmax(z):
 
 
 def activation_forward(z, act, alpha=0.0):
+    act = int(act)  # an mlp._core enum compares equal only to its own type
     z = f64(z)
     if act == IDENTITY:
         return z.copy()
@@ -74,6 +75,7 @@ def activation_forward(z, act, alpha=0.0):
 
 def activation_derivative(z, act, alpha=0.0):
     """Elementwise da/dz (not defined for SOFTMAX, whose Jacobian is not diagonal)."""
+    act = int(act)  # an mlp._core enum compares equal only to its own type
     z = f64(z)
     if act == IDENTITY:
         return np.ones_like(z)
@@ -96,6 +98,7 @@ def activation_derivative(z, act, alpha=0.0):
 
 def activation_backward(z, da, act, alpha=0.0):
     """dL/dz from dL/da; SOFTMAX: the row-wise Jacobian-vector product a * (da - sum(da * a))."""
+    act = int(act)  # an mlp._core enum compares equal only to its own type
     z, da = f64(z), f64(da)
     if act == SOFTMAX:
         a = softmax(z)
@@ -132,6 +135,7 @@ def _weights(n, sample_weight):
 
 def loss_elements(z, a, y, loss):
     """l(n, k) of the convention; fused losses read the logits z, MSE reads a."""
+    loss = int(loss)
     z, a, y = f64(z), f64(a), f64(y)
     with np.errstate(over="ignore", invalid="ignore"):
         if loss == MSE:
@@ -155,7 +159,7 @@ def loss_forward(z, a, y, loss, sample_weight=None, scale=1.0):
 def loss_backward(z, a, y, loss, act, alpha=0.0, sample_weight=None, scale=1.0):
     """dL/dz of the output layer. CCE's is the exact softmax(z) * sum_k y - y (equal to the fused
     a - y when the rows of y sum to 1)."""
-    z, a, y = f64(z), f64(a), f64(y)
+    z, a, y, loss = f64(z), f64(a), f64(y), int(loss)
     w = _weights(len(y), sample_weight)
     with np.errstate(over="ignore", invalid="ignore"):
         if loss == MSE:
@@ -323,6 +327,7 @@ def make_targets(rng, loss, shape):
     one-hot rows, where the fused a - y is the exact gradient); [0, 1] for BCE; counts for
     POISSON."""
     n, o = shape
+    loss = int(loss)
     if loss == MSE:
         return rng.standard_normal(shape)
     if loss == CCE:

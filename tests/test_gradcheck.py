@@ -13,8 +13,9 @@ A = _core.Activation
 L = _core.Loss
 O = _core.Optimizer
 
-HIDDEN = [a for a in A if a != A.SOFTMAX]
-OUTPUTS = [(L.MSE, a) for a in A if a != A.SOFTMAX] + [
+ACTS = list(A.__members__.values())  # pybind11 enums are not iterable
+HIDDEN = [a for a in ACTS if a != A.SOFTMAX]
+OUTPUTS = [(L.MSE, a) for a in HIDDEN] + [
     (L.CATEGORICAL_CROSS_ENTROPY, A.SOFTMAX),
     (L.BINARY_CROSS_ENTROPY, A.SIGMOID),
     (L.POISSON, A.IDENTITY),
@@ -134,3 +135,20 @@ def test_one_sgd_step_by_hand(make_network, dtype, tol):
     np.testing.assert_allclose(net.weight(0), [[0.035], [0.115]], rtol=10 * tol, atol=tol)
     np.testing.assert_allclose(net.bias(0), [0.005], rtol=10 * tol, atol=tol)
     assert net.step == 1
+
+
+def test_mse_after_softmax_is_rejected_or_correct(make_network):
+    """DESIGN.md rules this pairing out; the native Network may refuse it (ValueError), but if it
+    builds one, its gradient must be right (the softmax Jacobian, not an elementwise slope)."""
+    spec, params, x, y, sw = make_problem(A.TANH, L.MSE, A.SOFTMAX, True, 0.0, True)
+    try:
+        net = make_network(spec, "float64", params)
+    except ValueError:
+        return
+    value, grad = net.loss_and_grad(x, y, sw)
+    ref_value, ref_grad = ref.network_loss_and_grad(spec, params, x, y, sw)
+    assert value == pytest.approx(ref_value, rel=1e-10)
+    np.testing.assert_allclose(grad, numeric_grad(net, x, y, sw), rtol=1e-5, atol=1e-7,
+                               err_msg="MSE + softmax output: analytic vs central differences")
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-9, atol=1e-12,
+                               err_msg="MSE + softmax output: analytic vs reference backprop")

@@ -18,7 +18,7 @@ L = _core.Loss
 
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: (1e-4, 1e-5), np.float64: (1e-10, 1e-12)}  # (rtol, atol relative to scale)
-ACTS = list(A)
+ACTS = list(A.__members__.values())  # pybind11 enums are not iterable
 ELEMENTWISE_ACTS = [a for a in ACTS if a != A.SOFTMAX]
 # Non-default alphas, so a kernel that ignores alpha is caught.
 ALPHA = {A.LEAKY_RELU: 0.1, A.ELU: 0.7}
@@ -187,6 +187,17 @@ def test_dense_backward(rng, n, i, o, act, g_is_dz, need_dx, dtype):
 LOSS_CASES = [(L.MSE, act) for act in ACTS] + [(loss, act) for loss, act in FUSED.items()]
 
 
+def loss_backward_or_reject(z, a, y, loss, act, alpha, sw, scale):
+    """MSE after a softmax output is a pairing DESIGN.md rules out; the kernel may reject it with
+    ValueError (returns None), but if it answers, the answer must be the Jacobian-vector product."""
+    if loss == L.MSE and act == A.SOFTMAX:
+        try:
+            return _core.loss_backward(z, a, y, loss, act, alpha, sw, scale)
+        except ValueError:
+            return None
+    return _core.loss_backward(z, a, y, loss, act, alpha, sw, scale)
+
+
 def loss_case_id(case):
     loss, act = case
     return f"{loss.name.lower()}-{act.name.lower()}"
@@ -215,7 +226,9 @@ def test_loss_forward_backward(rng, shape, case, weighted, dtype):
     assert abs(got - want) <= rtol * abs(want) + atol * mag, \
         f"{op} [{name(dtype)}, shape {shape}]: got {got!r}, expected {want!r}"
 
-    got_dz = _core.loss_backward(z, a, y, loss, act, alpha, sw, scale)
+    got_dz = loss_backward_or_reject(z, a, y, loss, act, alpha, sw, scale)
+    if got_dz is None:
+        return
     check(f"loss_backward({loss.name}, {act.name}, weighted={weighted})", got_dz,
           ref.loss_backward(z, a, y, loss, act, alpha, sw, scale), dtype, shape)
 
@@ -231,9 +244,10 @@ def test_loss_unit_weights_equal_no_weights(rng, dtype):
         l0 = _core.loss_forward(z, a, y, loss, None, 1.0)
         l1 = _core.loss_forward(z, a, y, loss, ones, 1.0)
         assert l1 == pytest.approx(l0, rel=TOL[dtype][0]), f"loss_forward({loss.name}) weights"
-        check(f"loss_backward({loss.name}, constant weights)",
-              _core.loss_backward(z, a, y, loss, act, alpha_of(act), ones, 1.0),
-              _core.loss_backward(z, a, y, loss, act, alpha_of(act), None, 1.0), dtype, shape)
+        got = loss_backward_or_reject(z, a, y, loss, act, alpha_of(act), ones, 1.0)
+        if got is not None:
+            check(f"loss_backward({loss.name}, {act.name}, constant weights)", got,
+                  _core.loss_backward(z, a, y, loss, act, alpha_of(act), None, 1.0), dtype, shape)
 
 
 def test_loss_values_by_hand():
@@ -287,10 +301,13 @@ def test_sgd_step(rng, n, lr, momentum, nesterov, dtype):
     p = as_dtype(rng.standard_normal(n), dtype)
     g = as_dtype(rng.standard_normal(n), dtype)
     v = as_dtype(0.1 * rng.standard_normal(n), dtype)
+    v0 = v.copy()
     p_ref, v_ref = ref.sgd_step(p, g, v, lr, momentum, nesterov)
     assert _core.sgd_step(p, g, v, lr, momentum, nesterov) is None
     op = f"sgd_step(lr={lr}, momentum={momentum}, nesterov={nesterov})"
     check(op + " params", p, p_ref, dtype, (n,))
+    if momentum == 0 and np.array_equal(v, v0):
+        return  # plain gradient descent may leave the (unused) velocity alone
     check(op + " velocity", v, v_ref, dtype, (n,))
 
 
@@ -333,8 +350,8 @@ Z_SOFTMAX = np.array([[1e30, -1e30, 0.0, 5.0],
 
 
 def check_extreme(op, got, want, dtype):
-    """Finite where the float64 value is representable in dtype, the matching infinity where it
-    is not, NaN never; and close to the float64 value."""
+    """Close to the float64 value where that is representable in dtype; where it is not, the
+    matching infinity or a saturated value of the same sign (beyond sqrt(dtype max)); NaN never."""
     got = np.asarray(got, dtype=np.float64)
     want = np.asarray(want, dtype=np.float64)
     where = f"{op} [{name(dtype)}, |z| up to 1e30]"
@@ -342,9 +359,10 @@ def check_extreme(op, got, want, dtype):
     big = ~(np.abs(want) <= np.finfo(dtype).max)
     rtol, atol = TOL[dtype]
     if big.any():
-        # the dtype overflows: the matching infinity, or the value itself if computed wider
-        ok = (got[big] == np.sign(want[big]) * np.inf) | np.isclose(got[big], want[big], rtol=rtol)
-        assert ok.all(), f"{where}: expected {want[big]} (or inf), got {got[big]}"
+        # the dtype overflows: an infinity, a clamped exp, or the value itself if computed wider
+        ok = (np.sign(got[big]) == np.sign(want[big])) & \
+            (np.abs(got[big]) >= np.sqrt(np.finfo(dtype).max))
+        assert ok.all(), f"{where}: expected {want[big]} (or saturated), got {got[big]}"
     np.testing.assert_allclose(got[~big], want[~big], rtol=rtol, atol=atol, err_msg=where)
 
 
@@ -382,7 +400,9 @@ def test_loss_extreme_inputs(rng, case, dtype):
         got = _core.loss_forward(z, a, y, loss, sw, 0.5)
         want = ref.loss_forward(z, a, y, loss, sw, 0.5)
         check_extreme(f"loss_forward({loss.name}, {act.name})", [got], [want], dtype)
-        got = _core.loss_backward(z, a, y, loss, act, alpha, sw, 0.5)
+        got = loss_backward_or_reject(z, a, y, loss, act, alpha, sw, 0.5)
+        if got is None:
+            continue
         want = ref.loss_backward(z, a, y, loss, act, alpha, sw, 0.5)
         check_extreme(f"loss_backward({loss.name}, {act.name})", got, want, dtype)
         if loss in (L.CATEGORICAL_CROSS_ENTROPY, L.BINARY_CROSS_ENTROPY):

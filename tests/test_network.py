@@ -16,6 +16,7 @@ A = _core.Activation
 L = _core.Loss
 O = _core.Optimizer
 
+ACTS = list(A.__members__.values())  # pybind11 enums are not iterable
 DTYPES = ["float32", "float64"]
 TOL = {"float32": (1e-4, 1e-5), "float64": (1e-10, 1e-12)}  # (rtol, atol relative to scale)
 
@@ -129,7 +130,7 @@ def test_layer_index_out_of_range(make_network):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", [1, 3, 17, 257])
-@pytest.mark.parametrize("out_act", list(A), ids=[a.name.lower() for a in A])
+@pytest.mark.parametrize("out_act", ACTS, ids=[a.name.lower() for a in ACTS])
 def test_predict_matches_reference(make_network, out_act, n, dtype):
     loss = L.CATEGORICAL_CROSS_ENTROPY if out_act == A.SOFTMAX else L.MSE
     spec = ref.NetSpec([5, 31, 7, 3], [A.ELU, A.SWISH, out_act],
@@ -284,6 +285,24 @@ def test_thread_counts_agree(make_network, dtype):
         check(f"params after training, {threads} threads vs 1", params, params1, dtype)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("n,batch_size", [(65, 64), (66, 64), (33, 32), (97, 32), (257, 64)])
+def test_small_trailing_batch(make_network, n, batch_size, threads):
+    """The last batch has fewer rows than threads (or just a few): it must still be split right."""
+    spec = ref.NetSpec([20, 64, 33, 3], [A.RELU, A.TANH, A.SOFTMAX], [0.0] * 3,
+                       L.CATEGORICAL_CROSS_ENTROPY, scale=1.0)
+    x, y, _ = make_data(spec, n, "float64")
+    net = make_network(spec, "float64")
+    net.set_optimizer(O.SGD)
+    net.set_threads(threads)
+    params, want = ref.network_train_epoch(spec, net.params.copy(), x, y, None, batch_size, 0.1,
+                                           ref.SGD(spec.n_params))
+    check_scalar(f"epoch loss, {n} rows in batches of {batch_size}, {threads} threads",
+                 net.train_epoch(x, y, None, batch_size, False, 0.1), want, "float64")
+    check(f"params, {n} rows in batches of {batch_size}, {threads} threads", net.params, params,
+          "float64")
+
+
 # ----------------------------------------------------------------------------- divergence
 
 
@@ -391,7 +410,8 @@ def _bad_calls(net):
         "loss_and_grad y width": lambda: net.loss_and_grad(x, np.ones((5, 4), f4), None),
         "loss_and_grad sample_weight": lambda: net.loss_and_grad(x, y, np.ones(6, f4)),
         "set_threads negative": lambda: net.set_threads(-1),
-        "set_optimizer_state wrong count": lambda: net.set_optimizer_state([], 0),
+        "set_optimizer_state wrong count": lambda: net.set_optimizer_state(
+            [np.zeros(net.n_params, f4)] * 3, 0),
     }
 
 
