@@ -230,7 +230,8 @@ class NetSpec:
                  l2=0.0, per_sample=True):
         self.sizes = [int(s) for s in sizes]
         self.activations = [int(a) for a in activations]
-        self.alphas = [0.0] * len(self.activations) if alphas is None else [float(a) for a in alphas]
+        self.alphas = ([0.0] * len(self.activations) if alphas is None
+                       else [float(a) for a in alphas])
         self.loss, self.scale = int(loss), float(scale)
         self.l2, self.per_sample = float(l2), bool(per_sample)
         assert len(self.sizes) == len(self.activations) + 1 == len(self.alphas) + 1

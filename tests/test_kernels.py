@@ -19,7 +19,6 @@ L = _core.Loss
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: (1e-4, 1e-5), np.float64: (1e-10, 1e-12)}  # (rtol, atol relative to scale)
 ACTS = list(A.__members__.values())  # pybind11 enums are not iterable
-ELEMENTWISE_ACTS = [a for a in ACTS if a != A.SOFTMAX]
 # Non-default alphas, so a kernel that ignores alpha is caught.
 ALPHA = {A.LEAKY_RELU: 0.1, A.ELU: 0.7}
 # The activation each fused loss goes with; MSE is tried with every activation.
@@ -378,13 +377,16 @@ def test_activation_extreme_inputs(act, dtype):
     z = as_dtype(extreme_z(act), dtype)
     alpha = alpha_of(act)
     a = _core.activation_forward(z, act, alpha)
-    check_extreme(f"activation_forward({act.name})", a, ref.activation_forward(z, act, alpha), dtype)
+    check_extreme(f"activation_forward({act.name})", a, ref.activation_forward(z, act, alpha),
+                  dtype)
     assert np.isfinite(a).all(), f"activation_forward({act.name}) [{name(dtype)}]: {a}"
     a = as_dtype(ref.activation_forward(z, act, alpha), dtype)
-    da = np.ones_like(z) if act != A.SOFTMAX else as_dtype(np.arange(z.size).reshape(z.shape), dtype)
+    da = np.ones_like(z)
+    if act == A.SOFTMAX:  # ones would give a zero Jacobian-vector product
+        da = as_dtype(np.arange(z.size).reshape(z.shape), dtype)
     dz = _core.activation_backward(z, a, da, act, alpha)
-    check_extreme(f"activation_backward({act.name})", dz, ref.activation_backward(z, da, act, alpha),
-                  dtype)
+    check_extreme(f"activation_backward({act.name})", dz,
+                  ref.activation_backward(z, da, act, alpha), dtype)
     assert np.isfinite(dz).all(), f"activation_backward({act.name}) [{name(dtype)}]: {dz}"
 
 
@@ -472,7 +474,8 @@ def _bad_calls():
         "dense_backward g shape": lambda: g.dense_backward(x, w, z, z, x, R, 0.0, False, True),
         "dense_backward z shape": lambda: g.dense_backward(x, w, x, z, z, R, 0.0, False, True),
         "dense_backward a shape": lambda: g.dense_backward(x, w, z, x, z, R, 0.0, False, True),
-        "dense_backward w shape": lambda: g.dense_backward(x, w.T.copy(), z, z, z, R, 0.0, True, True),
+        "dense_backward w shape": lambda: g.dense_backward(x, w.T.copy(), z, z, z, R, 0.0, True,
+                                                           True),
         "dense_backward x rows": lambda: g.dense_backward(x[:3], w, z, z, z, R, 0.0, True, True),
         "dense_backward dtype mix": lambda: g.dense_backward(x.astype(f8), w, z, z, z, R, 0.0, True,
                                                              False),
@@ -481,7 +484,8 @@ def _bad_calls():
         "loss_forward a shape": lambda: g.loss_forward(z, x, y, L.MSE, None, 1.0),
         "loss_forward sample_weight length": lambda: g.loss_forward(z, z, y, L.MSE, sw[:3], 1.0),
         "loss_forward sample_weight 2-D": lambda: g.loss_forward(z, z, y, L.MSE, z, 1.0),
-        "loss_forward sample_weight dtype": lambda: g.loss_forward(z, z, y, L.MSE, sw.astype(f8), 1.0),
+        "loss_forward sample_weight dtype": lambda: g.loss_forward(z, z, y, L.MSE, sw.astype(f8),
+                                                                   1.0),
         "loss_forward dtype mix": lambda: g.loss_forward(z, z, y.astype(f8), L.MSE, None, 1.0),
         "loss_forward unknown loss": lambda: g.loss_forward(z, z, y, 42, None, 1.0),
         "loss_backward y shape": lambda: g.loss_backward(z, z, x, L.MSE, I, 0.0, None, 1.0),
@@ -491,7 +495,8 @@ def _bad_calls():
                                                                   None, 1.0),
         # optimizers
         "sgd_step grads length": lambda: g.sgd_step(p, p[:9].copy(), p.copy(), 0.1, 0.0, False),
-        "sgd_step velocity length": lambda: g.sgd_step(p, p.copy(), np.ones(11, f4), 0.1, 0.0, False),
+        "sgd_step velocity length": lambda: g.sgd_step(p, p.copy(), np.ones(11, f4), 0.1, 0.0,
+                                                       False),
         "sgd_step dtype mix": lambda: g.sgd_step(p, p.astype(f8), p.copy(), 0.1, 0.0, False),
         "sgd_step 2-D": lambda: g.sgd_step(z, z.copy(), z.copy(), 0.1, 0.0, False),
         "sgd_step non-contiguous": lambda: g.sgd_step(np.ones(20, f4)[::2], p, p.copy(), 0.1, 0.0,
@@ -537,3 +542,20 @@ def test_empty_inputs_do_not_crash(dtype):
         assert out.shape == shape, f"{what} on empty input [{name(dtype)}]: shape {out.shape}"
         if what == "gemm K=0":
             assert (out == 0).all(), f"{what}: an empty sum is 0, got {out}"
+
+
+def test_read_only_inputs_are_accepted(rng):
+    """Kernels only read their inputs; a read-only array is fine (only in-place targets must be
+    writable)."""
+    x, w, b = rng.standard_normal((5, 3)), rng.standard_normal((3, 2)), rng.standard_normal(2)
+    for a in (x, w, b):
+        a.flags.writeable = False
+    check("gemm(read-only)", _core.gemm(x, w), ref.gemm(x, w), np.float64, (5, 3, 2))
+    z, a = _core.dense_forward(x, w, b, A.TANH, 0.0)
+    check("dense_forward(read-only) z", z, ref.dense_forward(x, w, b, A.TANH)[0], np.float64,
+          (5, 3, 2))
+    p, v = np.zeros(4), np.zeros(4)
+    g = np.ones(4)
+    g.flags.writeable = False
+    _core.sgd_step(p, g, v, 0.5, 0.0, False)
+    check("sgd_step(read-only grads)", p, -0.5 * np.ones(4), np.float64, (4,))

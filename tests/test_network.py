@@ -33,7 +33,8 @@ def check(what, got, want, dtype):
 def check_scalar(what, got, want, dtype):
     rtol, atol = TOL[dtype]
     assert isinstance(got, float), f"{what}: returned {type(got).__name__}, not float"
-    assert abs(got - want) <= rtol * abs(want) + atol, f"{what} [{dtype}]: got {got!r}, want {want!r}"
+    assert abs(got - want) <= rtol * abs(want) + atol, \
+        f"{what} [{dtype}]: got {got!r}, want {want!r}"
 
 
 def make_data(spec, n, dtype, weighted=False, seed=1):
@@ -232,7 +233,8 @@ def test_full_batch_shuffle_changes_nothing(make_network):
     x, y, _ = make_data(REGRESSION, 40, "float64")
     nets = [make_network(REGRESSION, "float64") for _ in range(2)]
     nets[1].set_seed(3)
-    losses = [net.train_epoch(x, y, None, 40, shuffle, 0.1) for net, shuffle in zip(nets, [False, True])]
+    losses = [net.train_epoch(x, y, None, 40, shuffle, 0.1)
+              for net, shuffle in zip(nets, [False, True])]
     assert losses[0] == pytest.approx(losses[1], rel=1e-12)
     check("full batch, shuffled vs not", nets[1].params, nets[0].params, "float64")
 
@@ -363,7 +365,8 @@ def test_optimizer_state_round_trip(make_network, opt):
     assert other.step == step
     for a, b in zip(other.optimizer_state(), net.optimizer_state()):
         np.testing.assert_array_equal(a, b)
-    assert other.train_epoch(x, y, None, 5, False, 0.01) == net.train_epoch(x, y, None, 5, False, 0.01)
+    ours = net.train_epoch(x, y, None, 5, False, 0.01)
+    assert other.train_epoch(x, y, None, 5, False, 0.01) == ours
     np.testing.assert_array_equal(other.params, net.params)
 
     with pytest.raises((ValueError, TypeError)):
@@ -441,3 +444,19 @@ def test_empty_input_does_not_crash(make_network):
     except ValueError:
         pass
     assert np.isfinite(net.params).all()
+
+
+def test_read_only_inputs_are_accepted(make_network):
+    """x, y and sample_weight are only read: a read-only array (a memory map, a cached dataset)
+    works, and gives the same result as a writable copy."""
+    spec = ref.NetSpec([4, 6, 3], [A.RELU, A.IDENTITY])
+    x, y, sw = make_data(spec, 10, "float32", weighted=True)
+    frozen = [a.copy() for a in (x, y, sw)]
+    for a in frozen:
+        a.flags.writeable = False
+    nets = [make_network(spec, "float32") for _ in range(2)]
+    frozen_loss = nets[0].train_epoch(*frozen, 4, False, 0.1)
+    assert frozen_loss == nets[1].train_epoch(x, y, sw, 4, False, 0.1)
+    np.testing.assert_array_equal(nets[0].params, nets[1].params)
+    np.testing.assert_array_equal(nets[0].predict(frozen[0]), nets[1].predict(x))
+    assert nets[0].loss(*frozen) == nets[1].loss(x, y, sw)
