@@ -1,0 +1,42 @@
+"""mlp: fast multilayer perceptrons, a C++ core under a Keras-like API.
+
+>>> from mlp import Dense, Model
+>>> inputs = Dense(input_size=2, output_size=16, activation='tanh')
+>>> outputs = Dense(output_size=1, activation='sigmoid')(inputs)
+>>> model = Model(inputs, outputs)
+>>> model.compile(loss_fn='mse')
+"""
+from ._build_info import build_info
+from ._version import __version__
+from .layers import ELU, Activation, Dense, Layer, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, \
+    Swish, Tanh
+from .losses import Loss
+from .model import Model
+from .optimizers import SGD, Adam, Momentum
+
+__all__ = [
+    # layers and activations (the spec's API)
+    "Layer",
+    "Activation",
+    "ReLU",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+    "Linear",
+    "LeakyReLU",
+    "ELU",
+    "Swish",
+    "Dense",
+    # losses, models, optimizers
+    "Loss",
+    "Model",
+    "SGD",
+    "Momentum",
+    "Adam",
+    # about the build
+    "build_info",
+    "__version__",
+]
+
+# --- scikit-learn estimators --------------------------------------------------------------------
+# MLPClassifier and MLPRegressor (mlp/sklearn.py) are added here and to __all__.

@@ -1,0 +1,193 @@
+"""Optimizer settings: SGD (plain, momentum, Nesterov) and Adam.
+
+The settings are handed to the C++ Network, which owns the optimizer state on the native path.
+Each class also carries a small numpy step for the slow Python path (a model with a user's own
+layer), so both paths apply the same update rule.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+from ._validation import check_bool, check_fraction, check_non_negative_float, check_positive_float
+
+
+class Optimizer:
+    """Base class of the optimizer settings.
+
+    Parameters
+    ----------
+    l2 : float, default=0.0
+        L2 penalty ``0.5 * l2 * sum ||W||^2`` over the weights (biases excluded), added to the
+        loss; its gradient ``l2 * W`` is added at every step.
+    """
+
+    name = "optimizer"
+
+    def __init__(self, l2: float = 0.0) -> None:
+        self.l2 = check_non_negative_float(l2, "l2")
+        self._state: dict[int, list[np.ndarray]] = {}
+        self._t = 0
+
+    def _configure(self, net) -> None:
+        """Set the update rule and the penalty on a ``_core.Network`` (resets its state)."""
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Forget the Python path's optimizer state (velocities, moments, step count)."""
+        self._state = {}
+        self._t = 0
+
+    def _step(self, pairs, lr: float) -> None:
+        """One in-place update of the Python path: `pairs` holds (param, grad, is_weight)."""
+        self._t += 1
+        for param, grad, is_weight in pairs:
+            if is_weight and self.l2:
+                grad = grad + param.dtype.type(self.l2) * param
+            state = self._state.get(id(param))
+            if state is None or state[0].shape != param.shape:
+                state = self._state[id(param)] = [np.zeros_like(param), np.zeros_like(param)]
+            self._update(param, grad, state, lr)
+
+    def _update(self, param, grad, state, lr) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
+        return f"{type(self).__name__}({args})"
+
+    def _params(self) -> dict:
+        return {"l2": self.l2}
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with momentum or Nesterov momentum.
+
+    The update is scikit-learn's: ``v = momentum * v - lr * g``; ``w += v`` (Nesterov:
+    ``w += momentum * v - lr * g``). With ``momentum=0`` it is the spec's plain step
+    ``w -= lr * g``.
+
+    Parameters
+    ----------
+    momentum : float, default=0.0
+        In [0, 1).
+    nesterov : bool, default=False
+    l2 : float, default=0.0
+        See `Optimizer`.
+
+    Examples
+    --------
+    >>> model.compile("mse", optimizer=SGD(momentum=0.9, nesterov=True))  # doctest: +SKIP
+    """
+
+    name = "sgd"
+
+    def __init__(self, momentum: float = 0.0, nesterov: bool = False, l2: float = 0.0) -> None:
+        super().__init__(l2)
+        self.momentum = check_fraction(momentum, "momentum")
+        self.nesterov = check_bool(nesterov, "nesterov")
+
+    def _configure(self, net) -> None:
+        net.set_optimizer(_core.Optimizer.SGD, momentum=self.momentum, nesterov=self.nesterov)
+        net.set_l2(self.l2, False)
+
+    def _update(self, param, grad, state, lr) -> None:
+        v = state[0]
+        step = param.dtype.type(lr) * grad
+        v *= param.dtype.type(self.momentum)
+        v -= step
+        if self.nesterov:
+            param += param.dtype.type(self.momentum) * v - step
+        else:
+            param += v
+
+    def _params(self) -> dict:
+        return {"momentum": self.momentum, "nesterov": self.nesterov, "l2": self.l2}
+
+
+class Momentum(SGD):
+    """SGD with momentum 0.9 by default (see `SGD`)."""
+
+    name = "momentum"
+
+    def __init__(self, momentum: float = 0.9, nesterov: bool = False, l2: float = 0.0) -> None:
+        super().__init__(momentum, nesterov, l2)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with bias correction.
+
+    ``m = b1 m + (1 - b1) g``; ``v = b2 v + (1 - b2) g^2``;
+    ``w -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + epsilon)``.
+
+    Parameters
+    ----------
+    beta_1 : float, default=0.9
+        In [0, 1).
+    beta_2 : float, default=0.999
+        In [0, 1).
+    epsilon : float, default=1e-8
+        > 0.
+    l2 : float, default=0.0
+        See `Optimizer`.
+    """
+
+    name = "adam"
+
+    def __init__(self, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
+                 l2: float = 0.0) -> None:
+        super().__init__(l2)
+        self.beta_1 = check_fraction(beta_1, "beta_1")
+        self.beta_2 = check_fraction(beta_2, "beta_2")
+        self.epsilon = check_positive_float(epsilon, "epsilon")
+
+    def _configure(self, net) -> None:
+        net.set_optimizer(_core.Optimizer.ADAM, beta1=self.beta_1, beta2=self.beta_2,
+                          eps=self.epsilon)
+        net.set_l2(self.l2, False)
+
+    def _update(self, param, grad, state, lr) -> None:
+        m, v = state
+        t = self._t
+        m *= self.beta_1
+        m += (1.0 - self.beta_1) * grad
+        v *= self.beta_2
+        v += (1.0 - self.beta_2) * grad * grad
+        lr_t = lr * np.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
+        param -= param.dtype.type(lr_t) * m / (np.sqrt(v) + param.dtype.type(self.epsilon))
+
+    def _params(self) -> dict:
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
+                "l2": self.l2}
+
+
+_NAMES = {
+    "sgd": SGD,
+    "momentum": Momentum,
+    "nesterov": lambda: Momentum(nesterov=True),
+    "adam": Adam,
+}
+
+
+def get_optimizer(optimizer, argument: str = "optimizer") -> Optimizer:
+    """Resolve 'sgd', 'momentum', 'nesterov', 'adam' or an Optimizer instance.
+
+    A name gives a fresh instance with default settings; an instance is used as it is.
+
+    Raises
+    ------
+    TypeError
+        If `optimizer` is neither a string nor an Optimizer.
+    ValueError
+        If the name is unknown; the message lists the valid ones.
+    """
+    if isinstance(optimizer, Optimizer):
+        return optimizer
+    if not isinstance(optimizer, str):
+        raise TypeError(f"{argument} must be a name or an Optimizer instance such as Adam(), "
+                        f"got {type(optimizer).__name__}")
+    try:
+        return _NAMES[optimizer]()
+    except KeyError:
+        valid = ", ".join(repr(n) for n in _NAMES)
+        raise ValueError(f"unknown optimizer {optimizer!r} for {argument}; valid names: {valid}") from None
