@@ -108,7 +108,7 @@ Network<T>::Network(std::vector<idx> sizes, std::vector<Act> acts, std::vector<d
 
 template <class T>
 void Network<T>::set_optimizer(const OptimizerConfig& cfg) {
-  MLP_CHECK(std::isfinite(cfg.momentum) && cfg.momentum >= 0 && cfg.momentum < 1, "momentum must be in [0, 1)");
+  MLP_CHECK(std::isfinite(cfg.momentum) && cfg.momentum >= 0 && cfg.momentum <= 1, "momentum must be in [0, 1]");
   MLP_CHECK(cfg.beta1 >= 0 && cfg.beta1 < 1 && cfg.beta2 >= 0 && cfg.beta2 < 1, "betas must be in [0, 1)");
   MLP_CHECK(std::isfinite(cfg.eps) && cfg.eps > 0, "epsilon must be finite and > 0");
   opt_ = cfg;
