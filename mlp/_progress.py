@@ -39,7 +39,7 @@ class ProgressBar:
         self.start = time.perf_counter()
         self.active = bool(force)
         self.drawn = False
-        self.last_draw = 0.0
+        self.last_draw = -float("inf")
         # A terminal redraws in place, so it can be refreshed often; a log file gets one line per
         # refresh, so it is refreshed rarely.
         isatty = getattr(self.stream, "isatty", lambda: False)

@@ -94,7 +94,7 @@ class Model:
         self.input_size = getattr(first, "input_size", None)
         if isinstance(first, Dense) and self.input_size is None:
             raise ValueError("the input layer needs input_size, e.g. Dense(16, input_size=2)")
-        self.output_size = output_size_of(outputs) if self.input_size is not None else None
+        self.output_size = output_size_of(outputs)  # None only after a layer of unknown width
 
         self.loss = None
         self.optimizer = None

@@ -672,3 +672,24 @@ def test_diverging_fit_raises_and_leaves_finite_weights(custom):
     for d in _denses(model):
         assert np.isfinite(d.weights).all() and np.isfinite(d.bias).all()
     assert model.predict(x).shape == (32, 1)
+
+
+def test_custom_input_layer_and_output_width_check():
+    class Clip(Identity):
+        def forward(self, input):
+            self.input = np.asarray(input)
+            self.output = np.clip(self.input, -1, 1)
+            return self.output
+
+        def backward(self, output_error, learning_rate):
+            return output_error * (np.abs(self.input) < 1)
+
+    first = Clip()
+    outputs = Dense(2, input_size=3, activation="tanh", seed=0)(first)
+    model = Model(first, outputs)
+    assert model.input_size is None and model.output_size == 2
+    model.compile("mse")
+    x, y = _regression(n=12, outputs=2)
+    assert math.isfinite(model.fit(x, y, 2, 0.1))
+    with pytest.raises(ValueError, match="y has shape \\(12,\\) but the model has 2 outputs"):
+        model.fit(x, y[:, 0], 1, 0.1)
