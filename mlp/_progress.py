@@ -1,7 +1,7 @@
 """A one-line progress bar for long fits (epoch, loss, time left), written to stderr.
 
-It stays silent on short fits: only once the epochs done so far predict a fit longer than
-`min_seconds` does it start drawing. Plain ASCII and carriage returns, so it needs no tqdm.
+It stays silent on short fits: only once half a second has passed and the epochs done so far
+predict a fit longer than `min_seconds` does it start drawing. Plain ASCII and carriage returns, so it needs no tqdm.
 """
 from __future__ import annotations
 
@@ -27,12 +27,16 @@ class ProgressBar:
         Draw only when the whole fit is predicted to take longer than this.
     force : bool or None, default=None
         True draws from the first epoch, False never draws, None decides by `min_seconds`.
+    settle : float, default=0.5
+        Seconds that must pass before the automatic decision is taken.
     """
 
     width = 24
 
-    def __init__(self, total: int, stream=None, min_seconds: float = 2.0, force: bool | None = None):
+    def __init__(self, total: int, stream=None, min_seconds: float = 2.0, force: bool | None = None,
+                 settle: float = 0.5):
         self.total = total
+        self.settle = settle
         self.stream = sys.stderr if stream is None else stream
         self.min_seconds = min_seconds
         self.force = force
@@ -51,7 +55,10 @@ class ProgressBar:
         elapsed = now - self.start
         per_epoch = elapsed / epoch
         if not self.active and self.force is None:
-            self.active = per_epoch * self.total > self.min_seconds and epoch < self.total
+            # Wait for some real time to pass: the first epoch carries one-off costs (thread
+            # start-up, page faults) and alone would predict long fits that are not.
+            self.active = (elapsed >= self.settle and per_epoch * self.total > self.min_seconds
+                           and epoch < self.total)
         if not self.active or (now - self.last_draw < self.interval and epoch < self.total):
             return
         self.last_draw = now

@@ -436,7 +436,7 @@ def test_progress_bar_on_request(capsys):
 
 def test_progress_bar_appears_only_for_long_fits():
     stream = io.StringIO()
-    bar = ProgressBar(1000, stream=stream, min_seconds=1e-9)
+    bar = ProgressBar(1000, stream=stream, min_seconds=1e-9, settle=0.0)
     for epoch in range(1, 1001):
         bar.update(epoch, 0.5)
     bar.close()
