@@ -9,6 +9,7 @@
 #include <cmath>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cpu/dense.hpp"
 #include "cpu/kernels.hpp"
@@ -32,7 +33,18 @@ int float_size(const py::array& a, const char* name) {
 
 // Checked pointer into a C-contiguous array of T with the given ndim (and shape where >= 0).
 template <class T>
-T* ptr(const py::array& a, const char* name, int ndim, idx d0 = -1, idx d1 = -1) {
+T* ptr(const py::array& a, const char* name, int ndim, idx d0 = -1, idx d1 = -1);
+
+// As ptr, for arrays written in place.
+template <class T>
+T* out_ptr(const py::array& a, const char* name, int ndim, idx d0 = -1) {
+  T* p = ptr<T>(a, name, ndim, d0);
+  if (!a.writeable()) throw py::value_error(std::string(name) + ": expected a writeable array (it is updated in place)");
+  return p;
+}
+
+template <class T>
+T* ptr(const py::array& a, const char* name, int ndim, idx d0, idx d1) {
   if (a.dtype().kind() != 'f' || a.itemsize() != sizeof(T))
     throw py::type_error(std::string(name) + ": expected dtype " + (sizeof(T) == 4 ? "float32" : "float64") +
                          " like the other arrays, got " + std::string(py::str(a.dtype())));
@@ -261,6 +273,8 @@ PYBIND11_MODULE(_core, m) {
       const T* pw = opt_ptr<T>(sw, "sample_weight", n);
       const double wsum = weight_sum(pw, sizeof(T) == 4, n);
       if (!(wsum > 0)) throw py::value_error("sample_weight: must sum to a positive number");
+      if (to_loss(loss) == LossKind::Mse && to_act(act) == Act::Softmax)
+        throw py::value_error("act: softmax goes only with categorical cross-entropy, not with mse");
       auto dz = empty<T>(n, c);
       mlp::cpu::kernels<T>().loss_backward(dz.mutable_data(), pz, pa, py_, pw, n, c, to_loss(loss), to_act(act),
                                            T(alpha), T(scale / wsum));
@@ -272,11 +286,14 @@ PYBIND11_MODULE(_core, m) {
   m.def("sgd_step", [](const py::array& p, const py::array& g, const py::array& v, double lr, double mu, bool nesterov) {
     by_dtype(p, "params", [&](auto tag) {
       using T = decltype(tag);
-      T* pp = ptr<T>(p, "params", 1);
+      T* pp = out_ptr<T>(p, "params", 1);
       const idx n = p.shape(0);
       const T* pg = ptr<T>(g, "grads", 1, n);
-      T* pv = ptr<T>(v, "velocity", 1, n);
-      mlp::cpu::kernels<T>().sgd_step(pp, pg, pv, n, T(lr), T(mu), nesterov, T(0));
+      T* pv = out_ptr<T>(v, "velocity", 1, n);
+      std::vector<T> d(static_cast<std::size_t>(n));
+      const auto& k = mlp::cpu::kernels<T>();
+      k.sgd_delta(d.data(), pp, pg, pv, n, T(lr), T(mu), nesterov, T(0));
+      k.add_inplace(pp, d.data(), n);
       return 0;
     });
   }, py::arg("params"), py::arg("grads"), py::arg("velocity"), py::arg("lr"), py::arg("momentum"), py::arg("nesterov"));
@@ -286,13 +303,16 @@ PYBIND11_MODULE(_core, m) {
     if (t < 1) throw py::value_error("t: the Adam step number starts at 1");
     by_dtype(p, "params", [&](auto tag) {
       using T = decltype(tag);
-      T* pp = ptr<T>(p, "params", 1);
+      T* pp = out_ptr<T>(p, "params", 1);
       const idx n = p.shape(0);
       const T* pg = ptr<T>(g, "grads", 1, n);
-      T* pm = ptr<T>(mm, "m", 1, n);
-      T* pv = ptr<T>(v, "v", 1, n);
+      T* pm = out_ptr<T>(mm, "m", 1, n);
+      T* pv = out_ptr<T>(v, "v", 1, n);
       const double lr_t = lr * std::sqrt(1.0 - std::pow(b2, double(t))) / (1.0 - std::pow(b1, double(t)));
-      mlp::cpu::kernels<T>().adam_step(pp, pg, pm, pv, n, T(lr_t), T(b1), T(b2), T(eps), T(0));
+      std::vector<T> d(static_cast<std::size_t>(n));
+      const auto& k = mlp::cpu::kernels<T>();
+      k.adam_delta(d.data(), pp, pg, pm, pv, n, T(lr_t), T(b1), T(b2), T(eps), T(0));
+      k.add_inplace(pp, d.data(), n);
       return 0;
     });
   }, py::arg("params"), py::arg("grads"), py::arg("m"), py::arg("v"), py::arg("lr"), py::arg("beta1"),

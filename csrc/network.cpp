@@ -208,21 +208,30 @@ double Network<T>::accumulate(Work& w, const T* x, const T* y, const T* sw, cons
   return loss;
 }
 
-// Sums the gradient buffers of the `active` threads over this thread's slice of the parameters,
-// then either applies the optimizer (update) or writes the gradient with its L2 term (grad_out).
-// Returns the slice's sum of squared weights (before the update) for the L2 penalty.
+// This thread's slice [c0, c1) of the parameters, 16-aligned, for the reduction and the update.
 template <class T>
-double Network<T>::penalty_and_update(int tid, int nt, int active, double lr, double l2_eff, bool update,
-                                      T* grad_out) {
-  const cpu::Kernels<T>& k = cpu::kernels<T>();
+std::pair<idx, idx> Network<T>::slice(int tid, int nt) const {
   const idx P = n_params();
   const idx c0 = tid == 0 ? 0 : (P * tid / nt) & ~idx(15);
   const idx c1 = tid == nt - 1 ? P : (P * (tid + 1) / nt) & ~idx(15);
+  return {c0, std::max(c0, c1)};
+}
+
+// Sums the gradient buffers of the threads in ids over this thread's slice of the parameters,
+// then either computes the optimizer's step into that slice of work_[0].grad (update; *finite says
+// whether every weight stays finite) or writes the gradient with its L2 term to grad_out.
+// Returns the slice's sum of squared weights (before the update) for the L2 penalty.
+template <class T>
+double Network<T>::reduce_and_step(int tid, int nt, const int* ids, int n_ids, double lr, double l2_eff,
+                                   bool update, T* grad_out, bool* finite) {
+  const cpu::Kernels<T>& k = cpu::kernels<T>();
+  const auto [c0, c1] = slice(tid, nt);
+  *finite = true;
   if (c1 <= c0) return 0.0;
   const T* bufs[kMaxThreads];
-  for (int b = 0; b < active; ++b) bufs[b] = work_[std::size_t(b)].grad.data() + c0;
+  for (int b = 0; b < n_ids; ++b) bufs[b] = work_[std::size_t(ids[b])].grad.data() + c0;
   T* g = work_[0].grad.data() + c0;
-  k.sum_buffers(g, bufs, active, c1 - c0);
+  k.sum_buffers(g, bufs, n_ids, c1 - c0);
   double sq = 0.0;
   const T lr_t = [&] {
     if (opt_.kind != OptKind::Adam) return T(lr);
@@ -236,21 +245,31 @@ double Network<T>::penalty_and_update(int tid, int nt, int active, double lr, do
       const idx lo = std::max(s0, c0), hi = std::min(s1, c1);
       if (lo >= hi) continue;
       const T l2 = part == 0 ? T(l2_eff) : T(0);
-      T* p = params_.data() + lo;
-      const T* gl = g + (lo - c0);
+      const T* p = params_.data() + lo;
+      T* gl = g + (lo - c0);
       if (part == 0 && l2_eff != 0.0) sq += k.sum_squares(p, hi - lo);
+      bool ok = true;
       if (!update) {
         for (idx i = 0; i < hi - lo; ++i) grad_out[lo + i] = gl[i] + l2 * p[i];
       } else if (opt_.kind == OptKind::Adam) {
-        k.adam_step(p, gl, opt_m_.data() + lo, opt_v_.data() + lo, hi - lo, lr_t, T(opt_.beta1),
-                    T(opt_.beta2), T(opt_.eps), l2);
+        ok = k.adam_delta(gl, p, gl, opt_m_.data() + lo, opt_v_.data() + lo, hi - lo, lr_t, T(opt_.beta1),
+                          T(opt_.beta2), T(opt_.eps), l2);
       } else {
-        k.sgd_step(p, gl, opt_m_.empty() ? nullptr : opt_m_.data() + lo, hi - lo, T(lr),
-                   T(opt_.momentum), opt_.nesterov, l2);
+        ok = k.sgd_delta(gl, p, gl, opt_m_.empty() ? nullptr : opt_m_.data() + lo, hi - lo, T(lr),
+                         T(opt_.momentum), opt_.nesterov, l2);
       }
+      *finite = *finite && ok;
     }
   }
   return sq;
+}
+
+// Threads of nthr that own rows of a batch of rb rows (a thread may have none when rb < nthr).
+inline int threads_with_rows(idx rb, int nthr, int* ids) {
+  int n = 0;
+  for (int t = 0; t < nthr; ++t)
+    if (split(rb, t + 1, nthr) > split(rb, t, nthr)) ids[n++] = t;
+  return n;
 }
 
 template <class T>
@@ -268,6 +287,7 @@ EpochResult Network<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, 
   ensure_work(nt, std::min<idx>((batch + nt - 1) / nt, kMaxChunkRows), true);
   const idx nb = (n + batch - 1) / batch;
   std::vector<double> loss_slot(std::size_t(nt), 0.0), pen_slot(std::size_t(nt), 0.0);
+  std::vector<char> finite_slot(std::size_t(nt), 1);
   EpochResult res;
   double epoch_sum = 0.0, weight_total = 0.0;
   bool stop = false;
@@ -298,11 +318,23 @@ EpochResult Network<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, 
         if (tid == 0) res.diverged = true;
         break;
       }
-      int active = 0;
-      while (active < nthr && split(rb, active + 1, nthr) > split(rb, active, nthr)) ++active;
+      int ids[kMaxThreads];
+      const int n_ids = threads_with_rows(rb, nthr, ids);
       const double l2_eff = l2_ / (l2_per_sample_ ? wsum : 1.0);
-      pen_slot[tid] = penalty_and_update(tid, nthr, active, lr, l2_eff, true, nullptr);
+      bool finite = true;
+      pen_slot[tid] = reduce_and_step(tid, nthr, ids, n_ids, lr, l2_eff, true, nullptr, &finite);
+      finite_slot[tid] = finite ? 1 : 0;
       barrier();
+      bool all_finite = true;
+      for (int t = 0; t < nthr; ++t) all_finite = all_finite && finite_slot[t];
+      if (!all_finite) {  // the step would overflow a weight: refuse it and stop
+        if (tid == 0) res.diverged = true;
+        break;
+      }
+      {
+        const auto [c0, c1] = slice(tid, nthr);
+        if (c1 > c0) cpu::kernels<T>().add_inplace(params_.data() + c0, work_[0].grad.data() + c0, c1 - c0);
+      }
       if (tid == 0) {
         double pen = 0.0;
         for (int t = 0; t < nthr; ++t) pen += pen_slot[t];
@@ -319,6 +351,7 @@ EpochResult Network<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, 
           }
         }
       }
+      barrier();
     }
   }
   res.loss = res.diverged || weight_total <= 0 ? std::numeric_limits<double>::quiet_NaN()
@@ -385,9 +418,10 @@ double Network<T>::loss_and_grad(const T* x, const T* y, const T* sw, idx n, T* 
     const idx r0 = split(n, tid, nthr), r1 = split(n, tid + 1, nthr);
     loss_slot[tid] = r1 > r0 ? accumulate(work_[tid], x, y, sw, rows.data() + r0, r1 - r0, coef, true) : 0.0;
     barrier();
-    int active = 0;
-    while (active < nthr && split(n, active + 1, nthr) > split(n, active, nthr)) ++active;
-    pen_slot[tid] = penalty_and_update(tid, nthr, active, 0.0, l2_eff, false, gout);
+    int ids[kMaxThreads];
+    const int n_ids = threads_with_rows(n, nthr, ids);
+    bool finite = true;
+    pen_slot[tid] = reduce_and_step(tid, nthr, ids, n_ids, 0.0, l2_eff, false, gout, &finite);
   }
   double data = 0.0, pen = 0.0;
   for (int t = 0; t < nt; ++t) {

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <utility>
 #include <vector>
 
 #include "common.hpp"
@@ -69,8 +70,9 @@ class Network {
   // coef = loss_scale / batch weight sum. Returns the unscaled weighted loss sum of these rows.
   double accumulate(Work& w, const T* x, const T* y, const T* sw, const idx* rows, idx count, T coef,
                     bool first);
-  double penalty_and_update(int tid, int nt, int active, double lr, double l2_eff, bool update,
-                            T* grad_out);
+  std::pair<idx, idx> slice(int tid, int nt) const;
+  double reduce_and_step(int tid, int nt, const int* ids, int n_ids, double lr, double l2_eff, bool update,
+                         T* grad_out, bool* finite);
 
   std::vector<idx> sizes_;
   std::vector<Act> acts_;

@@ -49,11 +49,14 @@ struct Kernels {
   // out[i] = sum_b bufs[b][i] for i in [0, n).
   void (*sum_buffers)(T* out, const T* const* bufs, int nbufs, idx n);
   double (*sum_squares)(const T* x, idx n);
-  // With g' = g + l2 * p:  v = mu v - lr g';  p += nesterov ? mu v - lr g' : v.
-  // mu == 0 is plain gradient descent (v untouched, may be null).
-  void (*sgd_step)(T* p, const T* g, T* v, idx n, T lr, T mu, bool nesterov, T l2);
-  // m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2;  p -= lr_t m / (sqrt(v) + eps).
-  void (*adam_step)(T* p, const T* g, T* m, T* v, idx n, T lr_t, T b1, T b2, T eps, T l2);
+  // Optimizer steps, computed into d (may alias g) and applied by add_inplace; they return
+  // whether every p + d is finite, so a diverging step can be refused.
+  // With g' = g + l2 * p:  v = mu v - lr g';  d = nesterov ? mu v - lr g' : v.
+  // mu == 0 is plain gradient descent: d = -lr g' (v untouched, may be null).
+  bool (*sgd_delta)(T* d, const T* p, const T* g, T* v, idx n, T lr, T mu, bool nesterov, T l2);
+  // m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2;  d = -lr_t m / (sqrt(v) + eps).
+  bool (*adam_delta)(T* d, const T* p, const T* g, T* m, T* v, idx n, T lr_t, T b1, T b2, T eps, T l2);
+  void (*add_inplace)(T* p, const T* d, idx n);
 };
 
 // The table chosen for this machine (AVX-512 > AVX2 > baseline), and its name.

@@ -1,45 +1,63 @@
-// Parameter updates over flat buffers, one pass each, with the L2 term folded in (g' = g + l2 p):
-//   sgd:       v = mu v - lr g';  p += v               (mu = 0: p -= lr g')
-//   nesterov:  v = mu v - lr g';  p += mu v - lr g'
-//   adam:      m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2;  p -= lr_t m / (sqrt(v) + eps)
+// Parameter updates over flat buffers with the L2 term folded in (g' = g + l2 p):
+//   sgd:       v = mu v - lr g';  d = v               (mu = 0: d = -lr g')
+//   nesterov:  v = mu v - lr g';  d = mu v - lr g'
+//   adam:      m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2;  d = -lr_t m / (sqrt(v) + eps)
+// then p += d
 // plus the small reductions the training loop needs (gradient sum over threads, bias sums).
 #include <cmath>
+#include <limits>
 
 #include "isa.hpp"
 #include "kernels.hpp"
 
 namespace mlp::cpu::MLP_ISA {
 
+// The updates are computed into d (which may alias g) and applied by add_inplace, so that the
+// training loop can refuse a step that would make any weight non-finite. Returns whether every
+// p + d is finite.
 template <class T>
-void sgd_step(T* __restrict p, const T* __restrict g, T* __restrict v, idx n, T lr, T mu,
-              bool nesterov, T l2) {
+bool all_finite_sum(const T* __restrict p, const T* __restrict d, idx n) {
+  const T big = std::numeric_limits<T>::max();
+  int bad = 0;
+  for (idx i = 0; i < n; ++i) bad |= !(std::fabs(p[i] + d[i]) <= big);
+  return bad == 0;
+}
+
+template <class T>
+bool sgd_delta(T* d, const T* __restrict p, const T* g, T* __restrict v, idx n, T lr, T mu,
+               bool nesterov, T l2) {
   if (mu == T(0)) {
-    for (idx i = 0; i < n; ++i) p[i] -= lr * (g[i] + l2 * p[i]);
-    return;
-  }
-  if (nesterov) {
+    for (idx i = 0; i < n; ++i) d[i] = -lr * (g[i] + l2 * p[i]);
+  } else if (nesterov) {
     for (idx i = 0; i < n; ++i) {
       const T gi = g[i] + l2 * p[i];
       v[i] = mu * v[i] - lr * gi;
-      p[i] += mu * v[i] - lr * gi;
+      d[i] = mu * v[i] - lr * gi;
     }
   } else {
     for (idx i = 0; i < n; ++i) {
       v[i] = mu * v[i] - lr * (g[i] + l2 * p[i]);
-      p[i] += v[i];
+      d[i] = v[i];
     }
   }
+  return all_finite_sum(p, d, n);
 }
 
 template <class T>
-void adam_step(T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v, idx n,
-               T lr_t, T b1, T b2, T eps, T l2) {
+bool adam_delta(T* d, const T* __restrict p, const T* g, T* __restrict m, T* __restrict v, idx n,
+                T lr_t, T b1, T b2, T eps, T l2) {
   for (idx i = 0; i < n; ++i) {
     const T gi = g[i] + l2 * p[i];
     m[i] = b1 * m[i] + (T(1) - b1) * gi;
     v[i] = b2 * v[i] + (T(1) - b2) * gi * gi;
-    p[i] -= lr_t * m[i] / (std::sqrt(v[i]) + eps);
+    d[i] = -lr_t * m[i] / (std::sqrt(v[i]) + eps);
   }
+  return all_finite_sum(p, d, n);
+}
+
+template <class T>
+void add_inplace(T* __restrict p, const T* __restrict d, idx n) {
+  for (idx i = 0; i < n; ++i) p[i] += d[i];
 }
 
 template <class T>
@@ -81,10 +99,12 @@ double sum_squares(const T* __restrict x, idx n) {
   return total;
 }
 
-template void sgd_step<float>(float*, const float*, float*, idx, float, float, bool, float);
-template void sgd_step<double>(double*, const double*, double*, idx, double, double, bool, double);
-template void adam_step<float>(float*, const float*, float*, float*, idx, float, float, float, float, float);
-template void adam_step<double>(double*, const double*, double*, double*, idx, double, double, double, double, double);
+template bool sgd_delta<float>(float*, const float*, const float*, float*, idx, float, float, bool, float);
+template bool sgd_delta<double>(double*, const double*, const double*, double*, idx, double, double, bool, double);
+template bool adam_delta<float>(float*, const float*, const float*, float*, float*, idx, float, float, float, float, float);
+template bool adam_delta<double>(double*, const double*, const double*, double*, double*, idx, double, double, double, double, double);
+template void add_inplace<float>(float*, const float*, idx);
+template void add_inplace<double>(double*, const double*, idx);
 template void col_sum<float>(float*, const float*, idx, idx, float);
 template void col_sum<double>(double*, const double*, idx, idx, double);
 template void sum_buffers<float>(float*, const float* const*, int, idx);

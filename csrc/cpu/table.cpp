@@ -12,8 +12,9 @@ template <class T> void loss_backward(T*, const T*, const T*, const T*, const T*
 template <class T> void col_sum(T*, const T*, idx, idx, T);
 template <class T> void sum_buffers(T*, const T* const*, int, idx);
 template <class T> double sum_squares(const T*, idx);
-template <class T> void sgd_step(T*, const T*, T*, idx, T, T, bool, T);
-template <class T> void adam_step(T*, const T*, T*, T*, idx, T, T, T, T, T);
+template <class T> bool sgd_delta(T*, const T*, const T*, T*, idx, T, T, bool, T);
+template <class T> bool adam_delta(T*, const T*, const T*, T*, T*, idx, T, T, T, T, T);
+template <class T> void add_inplace(T*, const T*, idx);
 
 template <class T>
 Kernels<T> make_kernels() {
@@ -26,8 +27,9 @@ Kernels<T> make_kernels() {
   k.col_sum = &col_sum<T>;
   k.sum_buffers = &sum_buffers<T>;
   k.sum_squares = &sum_squares<T>;
-  k.sgd_step = &sgd_step<T>;
-  k.adam_step = &adam_step<T>;
+  k.sgd_delta = &sgd_delta<T>;
+  k.adam_delta = &adam_delta<T>;
+  k.add_inplace = &add_inplace<T>;
   return k;
 }
 template Kernels<float> make_kernels<float>();
