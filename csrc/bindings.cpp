@@ -2,6 +2,7 @@
 // Every array is asserted to be C-contiguous, of the expected dtype and shape; mlp/_validation.py
 // has already converted user input, so a failure here is a bug upstream and raises, never crashes.
 #include <pybind11/functional.h>
+#include <pybind11/native_enum.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -112,19 +113,23 @@ bool check_signals() {
 PYBIND11_MODULE(_core, m) {
   m.doc() = "mlp's native core: dense layers, losses, optimizers and the training loop";
 
-  py::enum_<Act>(m, "Activation")
+  py::native_enum<Act>(m, "Activation", "enum.IntEnum")
       .value("IDENTITY", Act::Identity).value("RELU", Act::Relu).value("LEAKY_RELU", Act::LeakyRelu)
       .value("ELU", Act::Elu).value("SIGMOID", Act::Sigmoid).value("TANH", Act::Tanh)
-      .value("SWISH", Act::Swish).value("SOFTMAX", Act::Softmax);
-  py::enum_<LossKind>(m, "Loss")
+      .value("SWISH", Act::Swish).value("SOFTMAX", Act::Softmax).finalize();
+  py::native_enum<LossKind>(m, "Loss", "enum.IntEnum")
       .value("MSE", LossKind::Mse).value("CATEGORICAL_CROSS_ENTROPY", LossKind::CategoricalCrossEntropy)
-      .value("BINARY_CROSS_ENTROPY", LossKind::BinaryCrossEntropy).value("POISSON", LossKind::Poisson);
-  py::enum_<mlp::OptKind>(m, "Optimizer").value("SGD", mlp::OptKind::Sgd).value("ADAM", mlp::OptKind::Adam);
+      .value("BINARY_CROSS_ENTROPY", LossKind::BinaryCrossEntropy).value("POISSON", LossKind::Poisson)
+      .finalize();
+  py::native_enum<mlp::OptKind>(m, "Optimizer", "enum.IntEnum")
+      .value("SGD", mlp::OptKind::Sgd).value("ADAM", mlp::OptKind::Adam).finalize();
 
   m.def("simd_level", [] { return std::string(mlp::cpu::simd_level()); });
   m.def("set_simd_level", [](const std::string& s) { return mlp::cpu::set_simd_level(s.c_str()); },
         "Forces 'avx512', 'avx2' or 'baseline' kernels; False if this CPU lacks them.");
   m.def("max_threads", &mlp::max_threads);
+  m.def("gemm_name", [] { return mlp::cpu::gemm_name(); },
+        "The GEMM in use: mlp's packed kernel and its register tile for the chosen instruction set.");
   m.def("compiler", [] {
 #if defined(__clang__)
     return std::string("clang ") + __clang_version__;

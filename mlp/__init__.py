@@ -6,6 +6,7 @@
 >>> model = Model(inputs, outputs)
 >>> model.compile(loss_fn='mse')
 """
+from . import _openmp_env  # noqa: F401  (must precede the first import of _core)
 from ._build_info import build_info
 from ._version import __version__
 from .layers import ELU, Activation, Dense, Layer, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, \
@@ -39,4 +40,11 @@ __all__ = [
 ]
 
 # --- scikit-learn estimators --------------------------------------------------------------------
-# MLPClassifier and MLPRegressor (mlp/sklearn.py) are added here and to __all__.
+# MLPClassifier and MLPRegressor (mlp/sklearn.py) need scikit-learn and scipy, which the core API
+# does not: numpy is its only runtime requirement. Without them, these two names are left out.
+try:
+    from .sklearn import MLPClassifier, MLPRegressor
+except ImportError:
+    pass
+else:
+    __all__ += ["MLPClassifier", "MLPRegressor"]

@@ -4,10 +4,6 @@ from __future__ import annotations
 from . import _core
 from ._version import __version__
 
-# The GEMM the CPU kernels use. _core does not report it yet (see _core.pyi); until it does, the
-# name lives here, in one place.
-_DEFAULT_GEMM = "mlp packed kernel"
-
 
 def build_info() -> dict:
     """Describe the compiled core.
@@ -26,12 +22,11 @@ def build_info() -> dict:
     >>> sorted(mlp.build_info())
     ['compiler', 'cuda', 'gemm', 'simd', 'threads', 'version']
     """
-    gemm = getattr(_core, "gemm_name", None)
     return {
         "version": __version__,
         "compiler": _core.compiler(),
         "simd": _core.simd_level(),
         "threads": int(_core.max_threads()),
-        "gemm": gemm() if callable(gemm) else _DEFAULT_GEMM,
+        "gemm": _core.gemm_name(),
         "cuda": bool(_core.cuda_available()),
     }

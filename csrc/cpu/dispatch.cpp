@@ -66,6 +66,7 @@ template <>
 const Kernels<double>& kernels<double>() { return tables().d; }
 
 const char* simd_level() { return tables().level; }
+const char* gemm_name() { return tables().f.gemm_name; }
 
 bool set_simd_level(const char* name) { return load(tables(), name); }
 

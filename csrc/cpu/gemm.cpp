@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "../activations.hpp"
@@ -225,6 +226,15 @@ template <class T>
 void gemm(const GemmArgs<T>& g) {
   gemm_impl<T>(g);
 }
+template <class T>
+const char* gemm_description() {
+  static const std::string name = "mlp packed " + std::to_string(Blocking<T>::MR) + "x" +
+                                  std::to_string(Blocking<T>::NR) + " (" MLP_ISA_NAME ")";
+  return name.c_str();
+}
+template const char* gemm_description<float>();
+template const char* gemm_description<double>();
+
 template void gemm<float>(const GemmArgs<float>&);
 template void gemm<double>(const GemmArgs<double>&);
 

@@ -7,9 +7,9 @@
 #ifndef MLP_ISA
 #define MLP_ISA baseline
 #endif
-#define MLP_ISA_BASELINE_ 0
-#define MLP_ISA_AVX2_ 1
-#define MLP_ISA_AVX512_ 2
+#define MLP_STR2_(x) #x
+#define MLP_STR_(x) MLP_STR2_(x)
+#define MLP_ISA_NAME MLP_STR_(MLP_ISA)
 
 namespace mlp::cpu::MLP_ISA {
 

@@ -57,12 +57,14 @@ struct Kernels {
   // m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2;  d = -lr_t m / (sqrt(v) + eps).
   bool (*adam_delta)(T* d, const T* p, const T* g, T* m, T* v, idx n, T lr_t, T b1, T b2, T eps, T l2);
   void (*add_inplace)(T* p, const T* d, idx n);
+  const char* gemm_name;  // e.g. "mlp packed 8x32 (avx512)"
 };
 
 // The table chosen for this machine (AVX-512 > AVX2 > baseline), and its name.
 template <class T>
 const Kernels<T>& kernels();
 const char* simd_level();
+const char* gemm_name();
 // Forces a table ("avx512", "avx2", "baseline"); false if the CPU lacks it. For tests/benchmarks.
 bool set_simd_level(const char* name);
 

@@ -15,6 +15,7 @@ template <class T> double sum_squares(const T*, idx);
 template <class T> bool sgd_delta(T*, const T*, const T*, T*, idx, T, T, bool, T);
 template <class T> bool adam_delta(T*, const T*, const T*, T*, T*, idx, T, T, T, T, T);
 template <class T> void add_inplace(T*, const T*, idx);
+template <class T> const char* gemm_description();
 
 template <class T>
 Kernels<T> make_kernels() {
@@ -30,6 +31,7 @@ Kernels<T> make_kernels() {
   k.sgd_delta = &sgd_delta<T>;
   k.adam_delta = &adam_delta<T>;
   k.add_inplace = &add_inplace<T>;
+  k.gemm_name = gemm_description<T>();
   return k;
 }
 template Kernels<float> make_kernels<float>();

@@ -1,0 +1,231 @@
+"""Training and prediction speed of mlp against scikit-learn and PyTorch, in one run.
+
+All peers train the same network on the same float32 data with Adam (lr 1e-3), the same batch
+size, tol=0 and the same number of epochs; PyTorch (when installed) runs eager mode with a random
+permutation per epoch. Each figure is the median of --repeats runs in this process. The script
+also measures numpy's 1024x1024 float32 matmul in the same run, so GFLOP/s can be read as a
+fraction of what this machine's BLAS reaches right now.
+
+    python benchmarks/bench_fit.py                 # all cases
+    python benchmarks/bench_fit.py --cases 1,2     # a subset
+    python benchmarks/bench_fit.py --quick         # fewer epochs and rows (a smoke run)
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+
+import numpy as np
+
+warnings.filterwarnings("ignore")
+
+
+def sgemm_rate(repeats=5):
+    a = np.random.default_rng(0).standard_normal((1024, 1024), dtype=np.float32)
+    b = a.copy()
+    a @ b
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t)
+    return 2 * 1024**3 / min(times) / 1e9
+
+
+def train_flops(n, sizes):
+    """FLOPs of one epoch: forward X W, backward X^T dZ, and dZ W^T except for the first layer."""
+    pairs = list(zip(sizes[:-1], sizes[1:]))
+    fwd = sum(2 * n * i * o for i, o in pairs)
+    return fwd * 2 + sum(2 * n * i * o for i, o in pairs[1:])
+
+
+def median_time(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+# ------------------------------------------------------------------------------------- peers
+def fit_sklearn_like(cls, X, y, hidden, batch, epochs, **extra):
+    est = cls(hidden_layer_sizes=hidden, solver="adam", learning_rate_init=1e-3, batch_size=batch,
+              max_iter=epochs, tol=0.0, n_iter_no_change=10**9, random_state=0, shuffle=True, **extra)
+    est.fit(X, y)
+    return est
+
+
+class TorchPeer:
+    def __init__(self, X, y, hidden, batch, classify):
+        import torch
+
+        torch.set_num_threads(os.cpu_count() or 1)
+        torch.manual_seed(0)
+        self.torch = torch
+        self.X = torch.from_numpy(X)
+        self.classify = classify
+        n_out = int(y.max()) + 1 if classify else (1 if y.ndim == 1 else y.shape[1])
+        self.y = torch.from_numpy(y.astype(np.int64) if classify else y.reshape(len(y), -1).astype(np.float32))
+        layers, width = [], X.shape[1]
+        for h in hidden:
+            layers += [torch.nn.Linear(width, h), torch.nn.ReLU()]
+            width = h
+        layers.append(torch.nn.Linear(width, n_out))
+        self.model = torch.nn.Sequential(*layers)
+        decay = [p for name, p in self.model.named_parameters() if name.endswith("weight")]
+        other = [p for name, p in self.model.named_parameters() if not name.endswith("weight")]
+        # scikit-learn's alpha / (2 n_batch) ||W||^2 is weight decay alpha / n_batch on the weights.
+        self.opt = torch.optim.Adam([{"params": decay, "weight_decay": 1e-4 / batch},
+                                     {"params": other, "weight_decay": 0.0}], lr=1e-3)
+        self.loss = torch.nn.CrossEntropyLoss() if classify else torch.nn.MSELoss()
+        self.batch = batch
+
+    def epochs(self, n_epochs):
+        torch = self.torch
+        n = self.X.shape[0]
+        for _ in range(n_epochs):
+            perm = torch.randperm(n)
+            for s in range(0, n, self.batch):
+                idx = perm[s:s + self.batch]
+                self.opt.zero_grad(set_to_none=True)
+                out = self.model(self.X[idx])
+                loss = self.loss(out, self.y[idx]) if self.classify else 0.5 * self.loss(out, self.y[idx])
+                loss.backward()
+                self.opt.step()
+
+    def predict(self, X):
+        with self.torch.inference_mode():
+            return self.model(self.torch.from_numpy(X)).numpy()
+
+    def score(self, X, y):
+        out = self.predict(X)
+        if self.classify:
+            return float((out.argmax(1) == y).mean())
+        y = y.reshape(len(y), -1)
+        return float(1 - ((out - y) ** 2).sum() / ((y - y.mean(0)) ** 2).sum())
+
+
+def have_torch():
+    try:
+        import torch  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+# ------------------------------------------------------------------------------------- cases
+def make_case(case, quick):
+    from sklearn.datasets import load_digits, make_classification, make_regression
+
+    if case == 1:
+        X, y = load_digits(return_X_y=True)
+        return "digits 1797x64, (100,), batch 200", (X / 16).astype(np.float32), y, (100,), 200, True
+    if case == 2:
+        n = 20000 if quick else 100000
+        X, y = make_regression(n_samples=n, n_features=20, noise=1.0, random_state=0)
+        y = (y - y.mean()) / y.std()
+        return f"regression {n}x20, (64, 64), batch 200", X.astype(np.float32), y.astype(np.float32), (64, 64), 200, False
+    n = 10000 if quick else 60000
+    X, y = make_classification(n_samples=n, n_features=784, n_informative=60, n_classes=10,
+                               random_state=0)
+    return f"classification {n}x784, (256, 128), batch 256", X.astype(np.float32), y, (256, 128), 256, True
+
+
+def run_training_case(case, args, peak):
+    from sklearn.neural_network import MLPClassifier as SkC, MLPRegressor as SkR
+
+    from mlp import MLPClassifier, MLPRegressor
+
+    title, X, y, hidden, batch, classify = make_case(case, args.quick)
+    epochs = args.epochs or (3 if case == 3 else 5)
+    n_out = len(np.unique(y)) if classify else 1
+    sizes = [X.shape[1], *hidden, n_out]
+    flops = train_flops(len(X), sizes)
+    ours_cls, sk_cls = (MLPClassifier, SkC) if classify else (MLPRegressor, SkR)
+    rows = []
+
+    def add(name, seconds, score):
+        per_epoch = seconds / epochs
+        rows.append((name, per_epoch * 1e3, flops / per_epoch / 1e9, flops / per_epoch / 1e9 / peak, score))
+
+    fit_sklearn_like(ours_cls, X[:256], y[:256], hidden, batch, 1)  # warm-up: load, thread pool
+    last = {}
+    t = median_time(lambda: last.__setitem__("m", fit_sklearn_like(ours_cls, X, y, hidden, batch, epochs)), args.repeats)
+    add("mlp", t, last["m"].score(X, y))
+    t = median_time(lambda: last.__setitem__("s", fit_sklearn_like(sk_cls, X, y, hidden, batch, epochs)), args.repeats)
+    add("scikit-learn", t, last["s"].score(X, y))
+    if have_torch():
+        peer = TorchPeer(X, y, hidden, batch, classify)
+        peer.epochs(1)
+        t = median_time(lambda: peer.epochs(epochs), args.repeats)
+        add("pytorch", t, peer.score(X, y))
+    print(f"\nCase {case}: {title}, {epochs} epochs, Adam lr 1e-3, float32")
+    print(f"{'':14s}{'ms/epoch':>10s}{'GFLOP/s':>9s}{'of sgemm':>9s}{'speed-up':>10s}{'train score':>12s}")
+    ours = rows[0][1]
+    for name, ms, gf, frac, score in rows:
+        print(f"{name:14s}{ms:10.1f}{gf:9.1f}{frac:9.0%}{ms / ours:9.2f}x{score:12.4f}")
+    return last["m"], X
+
+
+def run_predict_case(model, X, args):
+    from sklearn.neural_network import MLPClassifier as SkC
+
+    n = 100_000 if args.quick else 1_000_000
+    reps = int(np.ceil(n / len(X)))
+    Xp = np.ascontiguousarray(np.tile(X, (reps, 1))[:n])
+    sk = SkC(hidden_layer_sizes=model.hidden_layer_sizes, max_iter=1).fit(X[:512], model.predict(X[:512]))
+    sk.coefs_ = [np.array(c) for c in model.coefs_]
+    sk.intercepts_ = [np.array(b) for b in model.intercepts_]
+    rows = [("mlp", median_time(lambda: model.predict_proba(Xp), args.repeats)),
+            ("scikit-learn", median_time(lambda: sk.predict_proba(Xp), args.repeats))]
+    if have_torch():
+        import torch
+
+        peer = TorchPeer(X[:10], np.arange(10) % 10, model.hidden_layer_sizes, 256, True)
+        with torch.no_grad():
+            linears = [m for m in peer.model if isinstance(m, torch.nn.Linear)]
+            for lin, c, b in zip(linears, model.coefs_, model.intercepts_):
+                lin.weight.copy_(torch.from_numpy(np.array(c).T))
+                lin.bias.copy_(torch.from_numpy(np.array(b)))
+        rows.append(("pytorch", median_time(lambda: peer.predict(Xp), args.repeats)))
+    print(f"\nCase 4: prediction, {n} rows through case 3's network")
+    print(f"{'':14s}{'rows/s':>12s}{'speed-up':>10s}")
+    ours = rows[0][1]
+    for name, t in rows:
+        print(f"{name:14s}{n / t:12.3g}{t / ours:9.2f}x")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", default="1,2,3,4")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=0, help="epochs per timed fit (default 5, 3 for case 3)")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    cases = {int(c) for c in args.cases.split(",")}
+
+    import mlp
+
+    info = mlp.build_info()
+    peak = sgemm_rate()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; python {sys.version.split()[0]}")
+    print(f"mlp {info['version']}: simd {info['simd']}, threads {info['threads']}, gemm {info['gemm']}")
+    print(f"numpy 1024x1024 float32 matmul in this run: {peak:.0f} GFLOP/s; torch: {'yes' if have_torch() else 'not installed'}")
+    model = X3 = None
+    for case in (1, 2, 3):
+        if case in cases or (case == 3 and 4 in cases):
+            m, X = run_training_case(case, args, peak)
+            if case == 3:
+                model, X3 = m, X
+    if 4 in cases:
+        run_predict_case(model, X3, args)
+
+
+if __name__ == "__main__":
+    main()
