@@ -1,7 +1,9 @@
-// Network training and inference. One OpenMP region per epoch: each thread runs forward and
-// backward on its share of the batch's rows into its own gradient buffer; then each thread sums
-// one slice of the gradient buffers and applies the optimizer to that slice. Two barriers per batch,
-// no allocation inside the batch loop, and a fixed reduction order (deterministic per thread count).
+// Network training and inference. Each batch is cut into shards whose number depends only on the
+// batch size; a shard's forward and backward pass writes its own gradient buffer, and the buffers
+// are summed in shard order. So the weights are bit-identical whatever the thread count, and the
+// thread count can follow the machine's load (auto mode measures 1 thread against all of them).
+// One OpenMP region per epoch; threads take shards round-robin, then each thread sums and updates
+// a fixed set of parameter blocks. No allocation inside the batch loop.
 #include "network.hpp"
 
 #include <algorithm>
@@ -32,8 +34,9 @@ int max_threads() {
 namespace {
 
 constexpr idx kMaxChunkRows = 2048;  // rows a thread pushes through the layers at once
-constexpr idx kMinRowsPerThread = 16;
-constexpr int kMaxThreads = 256;
+constexpr idx kMinRowsPerShard = 32;
+constexpr int kMaxShards = 16;       // also the most threads one fit can use
+constexpr int kParamBlocks = 64;     // fixed blocks of the parameters for reduction and update
 
 inline int thread_id() {
 #ifdef _OPENMP
@@ -66,8 +69,11 @@ inline idx below(std::uint64_t& s, idx bound) {
   return idx((static_cast<unsigned __int128>(next_u64(s)) * static_cast<unsigned __int128>(bound)) >> 64);
 }
 
-// Rows [r0, r1) of a batch of rb rows that thread t of nt handles.
-inline idx split(idx rb, int t, int nt) { return rb * t / nt; }
+// Start of part t of n equal parts of [0, total).
+inline idx split(idx total, int t, int n) { return total * t / n; }
+
+// Shards of a batch: a function of its size alone, never of the thread count.
+inline int shards_for(idx batch) { return int(std::clamp<idx>(batch / kMinRowsPerShard, 1, kMaxShards)); }
 
 }  // namespace
 
@@ -132,41 +138,66 @@ std::vector<std::vector<T>*> Network<T>::optimizer_buffers() {
 }
 
 template <class T>
-int Network<T>::threads_for(idx rows) const {
+int Network<T>::threads_for(int shards) const {
   const int base = n_threads_ > 0 ? n_threads_ : max_threads();
-  const idx by_rows = std::max<idx>(1, rows / kMinRowsPerThread);
-  return int(std::clamp<idx>(std::min<idx>(base, by_rows), 1, kMaxThreads));
+  return std::clamp(std::min(base, shards), 1, kMaxShards);
+}
+
+// Two threads finish a batch sooner on an idle machine, but when another process holds a core
+// every barrier waits for a thread the scheduler has parked, and one thread wins by far. Since the
+// shards make the result independent of the thread count, auto mode simply measures both: it runs
+// an epoch with all threads, one with a single thread, keeps the faster, and re-measures the other
+// every kProbeEvery epochs because the load changes.
+template <class T>
+int Network<T>::choose_threads(int shards, idx /*batch*/) {
+  constexpr int kProbeEvery = 8;
+  const int all = threads_for(shards);
+  if (n_threads_ > 0 || all == 1) return all;
+  if (speed_[1] == 0.0) return all;
+  if (speed_[0] == 0.0) return 1;
+  const bool one_faster = speed_[0] < speed_[1];
+  if (++epochs_since_probe_ >= kProbeEvery) {
+    epochs_since_probe_ = 0;
+    return one_faster ? all : 1;
+  }
+  return one_faster ? 1 : all;
 }
 
 template <class T>
-void Network<T>::ensure_work(int nt, idx cap, bool need_grad) {
+void Network<T>::record_speed(int nt, double seconds_per_row) {
+  speed_[nt == 1 ? 0 : 1] = seconds_per_row;
+}
+
+template <class T>
+void Network<T>::ensure_work(int nt, idx cap, int shards) {
   if (int(work_.size()) < nt) work_.resize(std::size_t(nt));
   const idx L = n_layers();
   idx maxw = 1;
   for (idx l = 1; l <= L; ++l) maxw = std::max(maxw, sizes_[l]);
   for (int t = 0; t < nt; ++t) {
     Work& w = work_[std::size_t(t)];
-    if (w.cap < cap) {
-      w.z.assign(std::size_t(L), {});
-      w.a.assign(std::size_t(L), {});
-      for (idx l = 0; l < L; ++l) {
-        const std::size_t sz = std::size_t(cap * sizes_[l + 1]);
-        w.a[l].resize(sz);
-        if (act_needs_z(acts_[l]) || l == L - 1) w.z[l].resize(sz);
-      }
-      w.d0.resize(std::size_t(cap * maxw));
-      w.d1.resize(std::size_t(cap * maxw));
-      w.y.resize(std::size_t(cap * sizes_[L]));
-      w.w.resize(std::size_t(cap));
-      w.cap = cap;
+    if (w.cap >= cap) continue;
+    w.z.assign(std::size_t(L), {});
+    w.a.assign(std::size_t(L), {});
+    for (idx l = 0; l < L; ++l) {
+      const std::size_t sz = std::size_t(cap * sizes_[l + 1]);
+      w.a[l].resize(sz);
+      if (act_needs_z(acts_[l]) || l == L - 1) w.z[l].resize(sz);
     }
-    if (need_grad && w.grad.size() != params_.size()) w.grad.assign(params_.size(), T(0));
+    w.d0.resize(std::size_t(cap * maxw));
+    w.d1.resize(std::size_t(cap * maxw));
+    w.y.resize(std::size_t(cap * sizes_[L]));
+    w.w.resize(std::size_t(cap));
+    w.cap = cap;
   }
+  if (int(shard_grad_.size()) < shards) shard_grad_.resize(std::size_t(shards));
+  for (int s = 0; s < shards; ++s)
+    if (shard_grad_[std::size_t(s)].size() != params_.size()) shard_grad_[std::size_t(s)].assign(params_.size(), T(0));
 }
 
 template <class T>
-double Network<T>::accumulate(Work& w, const T* x, const T* y, const T* sw, const idx* rows, idx count,
-                              T coef, bool first) {
+double Network<T>::accumulate(Work& w, T* grad, const T* x, const T* y, const T* sw, const idx* rows,
+                              idx count, T coef) {
   const cpu::Kernels<T>& k = cpu::kernels<T>();
   const idx L = n_layers();
   const idx out = sizes_[L];
@@ -181,7 +212,9 @@ double Network<T>::accumulate(Work& w, const T* x, const T* y, const T* sw, cons
                             cnt, sizes_[l], sizes_[l + 1], acts_[l], alphas_[l], l == 0 ? r : nullptr);
     }
     for (idx i = 0; i < cnt; ++i) {
-      std::memcpy(w.y.data() + i * out, y + r[i] * out, sizeof(T) * std::size_t(out));
+      const T* src = y + r[i] * out;
+      T* dst = w.y.data() + i * out;
+      for (idx j = 0; j < out; ++j) dst[j] = src[j];
       if (sw) w.w[i] = sw[r[i]];
     }
     const T* zL = w.z[L - 1].data();
@@ -191,7 +224,7 @@ double Network<T>::accumulate(Work& w, const T* x, const T* y, const T* sw, cons
     k.loss_backward(w.d0.data(), zL, aL, w.y.data(), wts, cnt, out, loss_, acts_[L - 1], alphas_[L - 1], coef);
     T* dcur = w.d0.data();
     T* dnext = w.d1.data();
-    const T beta = (first && c0 == 0) ? T(0) : T(1);
+    const T beta = c0 == 0 ? T(0) : T(1);
     for (idx l = L - 1; l >= 0; --l) {
       const T* in = l == 0 ? x : w.a[l - 1].data();
       T* dx = l > 0 ? dnext : nullptr;
@@ -199,7 +232,7 @@ double Network<T>::accumulate(Work& w, const T* x, const T* y, const T* sw, cons
       const T palpha = l > 0 ? alphas_[l - 1] : T(0);
       const T* pz = l > 0 && !w.z[l - 1].empty() ? w.z[l - 1].data() : nullptr;
       const T* pa_buf = l > 0 ? w.a[l - 1].data() : nullptr;
-      cpu::dense_backward<T>(w.grad.data() + w_off_[l], w.grad.data() + b_off_[l], dx, dcur, in,
+      cpu::dense_backward<T>(grad + w_off_[l], grad + b_off_[l], dx, dcur, in,
                              params_.data() + w_off_[l], cnt, sizes_[l], sizes_[l + 1], beta,
                              l == 0 ? r : nullptr, pa, palpha, pz, pa_buf);
       std::swap(dcur, dnext);
@@ -208,29 +241,30 @@ double Network<T>::accumulate(Work& w, const T* x, const T* y, const T* sw, cons
   return loss;
 }
 
-// This thread's slice [c0, c1) of the parameters, 16-aligned, for the reduction and the update.
+// Parameter block b of kParamBlocks: [c0, c1), 16-aligned. Blocks, not threads, fix the order
+// of every reduction, so the result does not depend on how blocks are shared among threads.
 template <class T>
-std::pair<idx, idx> Network<T>::slice(int tid, int nt) const {
+std::pair<idx, idx> Network<T>::block(int b) const {
   const idx P = n_params();
-  const idx c0 = tid == 0 ? 0 : (P * tid / nt) & ~idx(15);
-  const idx c1 = tid == nt - 1 ? P : (P * (tid + 1) / nt) & ~idx(15);
+  const idx c0 = b == 0 ? 0 : (P * b / kParamBlocks) & ~idx(15);
+  const idx c1 = b == kParamBlocks - 1 ? P : (P * (b + 1) / kParamBlocks) & ~idx(15);
   return {c0, std::max(c0, c1)};
 }
 
-// Sums the gradient buffers of the threads in ids over this thread's slice of the parameters,
-// then either computes the optimizer's step into that slice of work_[0].grad (update; *finite says
-// whether every weight stays finite) or writes the gradient with its L2 term to grad_out.
-// Returns the slice's sum of squared weights (before the update) for the L2 penalty.
+// Sums the gradient buffers of the shards in ids over parameter block b into shard_grad_[0], then
+// either computes the optimizer's step there (update; *finite says whether every weight stays
+// finite) or writes the gradient with its L2 term to grad_out.
+// Returns the block's sum of squared weights (before the update) for the L2 penalty.
 template <class T>
-double Network<T>::reduce_and_step(int tid, int nt, const int* ids, int n_ids, double lr, double l2_eff,
-                                   bool update, T* grad_out, bool* finite) {
+double Network<T>::reduce_and_step(int b, const int* ids, int n_ids, double lr, double l2_eff, bool update,
+                                   T* grad_out, bool* finite) {
   const cpu::Kernels<T>& k = cpu::kernels<T>();
-  const auto [c0, c1] = slice(tid, nt);
+  const auto [c0, c1] = block(b);
   *finite = true;
   if (c1 <= c0) return 0.0;
-  const T* bufs[kMaxThreads];
-  for (int b = 0; b < n_ids; ++b) bufs[b] = work_[std::size_t(ids[b])].grad.data() + c0;
-  T* g = work_[0].grad.data() + c0;
+  const T* bufs[kMaxShards];
+  for (int s = 0; s < n_ids; ++s) bufs[s] = shard_grad_[std::size_t(ids[s])].data() + c0;
+  T* g = shard_grad_[0].data() + c0;
   k.sum_buffers(g, bufs, n_ids, c1 - c0);
   double sq = 0.0;
   const T lr_t = [&] {
@@ -264,11 +298,11 @@ double Network<T>::reduce_and_step(int tid, int nt, const int* ids, int n_ids, d
   return sq;
 }
 
-// Threads of nthr that own rows of a batch of rb rows (a thread may have none when rb < nthr).
-inline int threads_with_rows(idx rb, int nthr, int* ids) {
+// Shards of ns that own rows of a batch of rb rows (a trailing batch can leave some empty).
+inline int shards_with_rows(idx rb, int ns, int* ids) {
   int n = 0;
-  for (int t = 0; t < nthr; ++t)
-    if (split(rb, t + 1, nthr) > split(rb, t, nthr)) ids[n++] = t;
+  for (int s = 0; s < ns; ++s)
+    if (split(rb, s + 1, ns) > split(rb, s, ns)) ids[n++] = s;
   return n;
 }
 
@@ -283,15 +317,17 @@ EpochResult Network<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, 
   std::iota(perm_.begin(), perm_.end(), idx(0));
   if (shuffle)
     for (idx i = n - 1; i > 0; --i) std::swap(perm_[i], perm_[below(rng_, i + 1)]);
-  const int nt = threads_for(batch);
-  ensure_work(nt, std::min<idx>((batch + nt - 1) / nt, kMaxChunkRows), true);
+  const int ns = shards_for(batch);
+  const int nt = choose_threads(ns, batch);
+  ensure_work(nt, std::min<idx>((batch + ns - 1) / ns, kMaxChunkRows), ns);
   const idx nb = (n + batch - 1) / batch;
-  std::vector<double> loss_slot(std::size_t(nt), 0.0), pen_slot(std::size_t(nt), 0.0);
-  std::vector<char> finite_slot(std::size_t(nt), 1);
+  std::vector<double> loss_slot(std::size_t(ns), 0.0), pen_slot(std::size_t(kParamBlocks), 0.0);
+  std::vector<char> finite_slot(std::size_t(kParamBlocks), 1);
   EpochResult res;
   double epoch_sum = 0.0, weight_total = 0.0;
   bool stop = false;
-  auto last_check = std::chrono::steady_clock::now();
+  const auto t_start = std::chrono::steady_clock::now();
+  auto last_check = t_start;
   const idx* perm = perm_.data();
 
 #ifdef _OPENMP
@@ -307,37 +343,44 @@ EpochResult Network<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, 
         for (idx i = s; i < s + rb; ++i) wsum += double(sw[perm[i]]);
       }
       const T coef = T(loss_scale_ / wsum);
-      const idx r0 = split(rb, tid, nthr), r1 = split(rb, tid + 1, nthr);
-      loss_slot[tid] = r1 > r0 ? accumulate(work_[tid], x, y, sw, perm + s + r0, r1 - r0, coef, true) : 0.0;
+      for (int sh = tid; sh < ns; sh += nthr) {
+        const idx r0 = split(rb, sh, ns), r1 = split(rb, sh + 1, ns);
+        loss_slot[sh] = r1 > r0 ? accumulate(work_[tid], shard_grad_[sh].data(), x, y, sw, perm + s + r0,
+                                             r1 - r0, coef)
+                                : 0.0;
+      }
       barrier();
       if (stop) break;
       double data = 0.0;
-      for (int t = 0; t < nthr; ++t) data += loss_slot[t];
+      for (int sh = 0; sh < ns; ++sh) data += loss_slot[sh];
       data *= loss_scale_ / wsum;
       if (!std::isfinite(data) || !(wsum > 0)) {
         if (tid == 0) res.diverged = true;
         break;
       }
-      int ids[kMaxThreads];
-      const int n_ids = threads_with_rows(rb, nthr, ids);
+      int ids[kMaxShards];
+      const int n_ids = shards_with_rows(rb, ns, ids);
       const double l2_eff = l2_ / (l2_per_sample_ ? wsum : 1.0);
-      bool finite = true;
-      pen_slot[tid] = reduce_and_step(tid, nthr, ids, n_ids, lr, l2_eff, true, nullptr, &finite);
-      finite_slot[tid] = finite ? 1 : 0;
+      for (int blk = split(kParamBlocks, tid, nthr); blk < split(kParamBlocks, tid + 1, nthr); ++blk) {
+        bool finite = true;
+        pen_slot[blk] = reduce_and_step(blk, ids, n_ids, lr, l2_eff, true, nullptr, &finite);
+        finite_slot[blk] = finite ? 1 : 0;
+      }
       barrier();
       bool all_finite = true;
-      for (int t = 0; t < nthr; ++t) all_finite = all_finite && finite_slot[t];
+      for (int blk = 0; blk < kParamBlocks; ++blk) all_finite = all_finite && finite_slot[blk];
       if (!all_finite) {  // the step would overflow a weight: refuse it and stop
         if (tid == 0) res.diverged = true;
         break;
       }
       {
-        const auto [c0, c1] = slice(tid, nthr);
-        if (c1 > c0) cpu::kernels<T>().add_inplace(params_.data() + c0, work_[0].grad.data() + c0, c1 - c0);
+        const idx c0 = block(split(kParamBlocks, tid, nthr)).first;
+        const idx c1 = tid == nthr - 1 ? n_params() : block(split(kParamBlocks, tid + 1, nthr)).first;
+        if (c1 > c0) cpu::kernels<T>().add_inplace(params_.data() + c0, shard_grad_[0].data() + c0, c1 - c0);
       }
       if (tid == 0) {
         double pen = 0.0;
-        for (int t = 0; t < nthr; ++t) pen += pen_slot[t];
+        for (int blk = 0; blk < kParamBlocks; ++blk) pen += pen_slot[blk];
         epoch_sum += (data + 0.5 * l2_eff * pen) * wsum;
         weight_total += wsum;
         ++step_;
@@ -354,6 +397,10 @@ EpochResult Network<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, 
       barrier();
     }
   }
+  if (!res.diverged && !res.interrupted && res.batches == nb) {
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    record_speed(nt, secs / double(n));
+  }
   res.loss = res.diverged || weight_total <= 0 ? std::numeric_limits<double>::quiet_NaN()
                                                : epoch_sum / weight_total;
   return res;
@@ -365,7 +412,7 @@ void Network<T>::predict(T* out, const T* x, idx n) {
   const idx L = n_layers();
   constexpr idx chunk = 256;
   const idx nchunks = (n + chunk - 1) / chunk;
-  const int nt = int(std::min<idx>(threads_for(n), nchunks));
+  const int nt = int(std::min<idx>(threads_for(kMaxShards), nchunks));
   idx maxw = 1;
   for (idx l = 1; l < L; ++l) maxw = std::max(maxw, sizes_[l]);
 #ifdef _OPENMP
@@ -397,8 +444,9 @@ double Network<T>::loss_and_grad(const T* x, const T* y, const T* sw, idx n, T* 
   MLP_CHECK(n > 0, "loss needs at least one row");
   std::vector<idx> rows(static_cast<std::size_t>(n));
   std::iota(rows.begin(), rows.end(), idx(0));
-  const int nt = threads_for(n);
-  ensure_work(nt, std::min<idx>((n + nt - 1) / nt, kMaxChunkRows), true);
+  const int ns = shards_for(n);
+  const int nt = threads_for(ns);
+  ensure_work(nt, std::min<idx>((n + ns - 1) / ns, kMaxChunkRows), ns);
   double wsum = double(n);
   if (sw) {
     wsum = 0.0;
@@ -407,27 +455,31 @@ double Network<T>::loss_and_grad(const T* x, const T* y, const T* sw, idx n, T* 
   MLP_CHECK(wsum > 0, "sample weights must sum to a positive number");
   const T coef = T(loss_scale_ / wsum);
   const double l2_eff = l2_ / (l2_per_sample_ ? wsum : 1.0);
-  std::vector<double> loss_slot(std::size_t(nt), 0.0), pen_slot(std::size_t(nt), 0.0);
+  std::vector<double> loss_slot(std::size_t(ns), 0.0), pen_slot(std::size_t(kParamBlocks), 0.0);
   std::vector<T> scratch(grad ? 0 : params_.size());
   T* gout = grad ? grad : scratch.data();
+  int ids[kMaxShards];
+  const int n_ids = shards_with_rows(n, ns, ids);
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt)
 #endif
   {
     const int tid = thread_id(), nthr = thread_count();
-    const idx r0 = split(n, tid, nthr), r1 = split(n, tid + 1, nthr);
-    loss_slot[tid] = r1 > r0 ? accumulate(work_[tid], x, y, sw, rows.data() + r0, r1 - r0, coef, true) : 0.0;
+    for (int sh = tid; sh < ns; sh += nthr) {
+      const idx r0 = split(n, sh, ns), r1 = split(n, sh + 1, ns);
+      loss_slot[sh] = r1 > r0 ? accumulate(work_[tid], shard_grad_[sh].data(), x, y, sw, rows.data() + r0,
+                                           r1 - r0, coef)
+                              : 0.0;
+    }
     barrier();
-    int ids[kMaxThreads];
-    const int n_ids = threads_with_rows(n, nthr, ids);
-    bool finite = true;
-    pen_slot[tid] = reduce_and_step(tid, nthr, ids, n_ids, 0.0, l2_eff, false, gout, &finite);
+    for (int blk = split(kParamBlocks, tid, nthr); blk < split(kParamBlocks, tid + 1, nthr); ++blk) {
+      bool finite = true;
+      pen_slot[blk] = reduce_and_step(blk, ids, n_ids, 0.0, l2_eff, false, gout, &finite);
+    }
   }
   double data = 0.0, pen = 0.0;
-  for (int t = 0; t < nt; ++t) {
-    data += loss_slot[t];
-    pen += pen_slot[t];
-  }
+  for (int sh = 0; sh < ns; ++sh) data += loss_slot[sh];
+  for (int blk = 0; blk < kParamBlocks; ++blk) pen += pen_slot[blk];
   return data * loss_scale_ / wsum + 0.5 * l2_eff * pen;
 }
 

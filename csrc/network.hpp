@@ -61,17 +61,20 @@ class Network {
   struct Work {  // one thread's scratch, sized for cap rows
     idx cap = 0;
     std::vector<std::vector<T>> z, a;  // per layer (z only where needed)
-    std::vector<T> d0, d1, y, w, grad;
+    std::vector<T> d0, d1, y, w;
     std::vector<idx> rows;
   };
-  int threads_for(idx rows) const;
-  void ensure_work(int nt, idx cap, bool need_grad);
-  // Forward and backward for rows idx[0:count] of (x, y, sw), accumulating (beta) into w.grad.
+  int threads_for(int shards) const;
+  // Auto mode (n_threads 0): all threads, 1 thread, or whichever measured faster per row lately.
+  int choose_threads(int shards, idx batch);
+  void record_speed(int nt, double seconds_per_row);
+  void ensure_work(int nt, idx cap, int shards);
+  // Forward and backward for rows idx[0:count] of (x, y, sw); the gradient goes to grad (n_params).
   // coef = loss_scale / batch weight sum. Returns the unscaled weighted loss sum of these rows.
-  double accumulate(Work& w, const T* x, const T* y, const T* sw, const idx* rows, idx count, T coef,
-                    bool first);
-  std::pair<idx, idx> slice(int tid, int nt) const;
-  double reduce_and_step(int tid, int nt, const int* ids, int n_ids, double lr, double l2_eff, bool update,
+  double accumulate(Work& w, T* grad, const T* x, const T* y, const T* sw, const idx* rows, idx count,
+                    T coef);
+  std::pair<idx, idx> block(int b) const;
+  double reduce_and_step(int b, const int* ids, int n_ids, double lr, double l2_eff, bool update,
                          T* grad_out, bool* finite);
 
   std::vector<idx> sizes_;
@@ -89,6 +92,9 @@ class Network {
   std::uint64_t rng_ = 0x9E3779B97F4A7C15ull;
   int n_threads_ = 0;
   std::vector<Work> work_;
+  std::vector<std::vector<T>> shard_grad_;  // one gradient buffer per shard of a batch
+  double speed_[2] = {0.0, 0.0};            // auto mode: seconds per row with 1 / all threads
+  int epochs_since_probe_ = 0;
   std::vector<idx> perm_;
 };
 

@@ -460,3 +460,26 @@ def test_read_only_inputs_are_accepted(make_network):
     np.testing.assert_array_equal(nets[0].params, nets[1].params)
     np.testing.assert_array_equal(nets[0].predict(frozen[0]), nets[1].predict(x))
     assert nets[0].loss(*frozen) == nets[1].loss(x, y, sw)
+
+
+def test_weights_bit_identical_across_thread_counts():
+    """Shards, not threads, fix the summation order: 1, 2 and 'auto' threads give the same bits."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((1000, 12)).astype(np.float32)
+    y = rng.standard_normal((1000, 3)).astype(np.float32)
+    sw = rng.uniform(0.5, 2.0, 1000).astype(np.float32)
+    results = []
+    for threads in (1, 2, 0, 3):
+        net = _core.Network([12, 40, 24, 3], [A.TANH, A.RELU, A.IDENTITY], [0.0] * 3, L.MSE, 0.5, "float32")
+        net.params[...] = np.random.default_rng(0).standard_normal(net.n_params).astype(np.float32) * 0.2
+        net.set_optimizer(_core.Optimizer.ADAM)
+        net.set_l2(1e-3, True)
+        net.set_seed(11)
+        net.set_threads(threads)
+        losses = [net.train_epoch(x, y, sw, 200, True, 1e-3) for _ in range(4)]
+        loss, grad = net.loss_and_grad(x, y, sw)
+        results.append((net.params.copy(), losses, loss, grad))
+    for params, losses, loss, grad in results[1:]:
+        np.testing.assert_array_equal(params, results[0][0])
+        np.testing.assert_array_equal(grad, results[0][3])
+        assert losses == results[0][1] and loss == results[0][2]

@@ -100,9 +100,13 @@ void pack_b(T* __restrict bp, const GemmArgs<T>& g, idx p0, idx kc, idx j0, idx 
   }
 }
 
-// tile (MR x NR) = Ap panel (kc x MR) ^T  Bp panel (kc x NR).
-template <class T>
-inline void micro_kernel(idx kc, const T* __restrict ap, const T* __restrict bp, T* __restrict tile) {
+// tile (MR x NR) = op(A) panel (MR x kc)  Bp panel (kc x NR).
+// Packed: element (i, p) of the A panel is ap[p * MR + i]. Direct: it is arows[i][p * pstride],
+// read straight from the caller's matrix; this skips packing A, which for the narrow layers of
+// an MLP (n = 64) costs as much as the multiply itself.
+template <class T, bool Direct>
+inline void micro_kernel(idx kc, const T* __restrict ap, const T* const* __restrict arows, idx pstride,
+                         const T* __restrict bp, T* __restrict tile) {
   using V = typename Vec<T>::type;
   constexpr int MR = Blocking<T>::MR, NV = Blocking<T>::NV, L = Vec<T>::lanes;
   V c[MR][NV];
@@ -110,13 +114,18 @@ inline void micro_kernel(idx kc, const T* __restrict ap, const T* __restrict bp,
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) c[i][v] = V{};
+  const T* rows[MR];
+  if constexpr (Direct) {
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) rows[i] = arows[i];
+  }
   for (idx p = 0; p < kc; ++p) {
     V b[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) std::memcpy(&b[v], bp + p * NV * L + v * L, sizeof(V));
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
-      const T a = ap[p * MR + i];
+      const T a = Direct ? rows[i][p * pstride] : ap[p * MR + i];
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) c[i][v] += a * b[v];
     }
@@ -181,6 +190,9 @@ void gemm_impl(const GemmArgs<T>& g) {
   const idx kc_max = std::min<idx>(B::KC, std::max<idx>(k, 1));
   const idx nc_max = std::min<idx>(B::NC, (n + NR - 1) / NR * NR);
   const idx mc_max = std::min<idx>(B::MC, (m + MR - 1) / MR * MR);
+  // A is read in place unless it is both transposed and row-gathered (the first layer's dW on a
+  // shuffled batch), where its rows are scattered along k.
+  const bool direct = !g.trans_a || !g.a_rows;
   T* bp = pack_buffer<T>(std::size_t(kc_max * nc_max + kc_max * mc_max + MR * NR + 64));
   T* ap = bp + kc_max * nc_max;
   ap += (64 / sizeof(T)) - (reinterpret_cast<std::uintptr_t>(ap) / sizeof(T)) % (64 / sizeof(T));
@@ -196,13 +208,26 @@ void gemm_impl(const GemmArgs<T>& g) {
         if (kc > 0) pack_b(bp, g, pc, kc, jc, nc);
         for (idx ic = 0; ic < m; ic += B::MC) {
           const idx mc = std::min<idx>(B::MC, m - ic);
-          if (kc > 0) pack_a(ap, g, ic, mc, pc, kc);
+          const T* arows[B::MC + MR];
+          idx pstride = 1;
+          if (kc > 0 && !direct) pack_a(ap, g, ic, mc, pc, kc);
+          if (kc > 0 && direct) {
+            // Rows past the end repeat the last row: valid memory, and their results are dropped.
+            const idx mc_pad = (mc + MR - 1) / MR * MR;
+            for (idx r = 0; r < mc_pad; ++r) {
+              const idx i = ic + std::min(r, mc - 1);
+              arows[r] = g.trans_a ? g.a + pc * g.lda + i : a_row(g, i) + pc;
+            }
+            pstride = g.trans_a ? g.lda : 1;
+          }
           for (idx jr = 0; jr < nc; jr += NR) {
             const idx nr = std::min<idx>(NR, nc - jr);
             for (idx ir = 0; ir < mc; ir += MR) {
               const idx mr = std::min<idx>(MR, mc - ir);
-              if (kc > 0) {
-                micro_kernel<T>(kc, ap + ir * kc, bp + jr * kc, tile);
+              if (kc > 0 && direct) {
+                micro_kernel<T, true>(kc, nullptr, arows + ir, pstride, bp + jr * kc, tile);
+              } else if (kc > 0) {
+                micro_kernel<T, false>(kc, ap + ir * kc, nullptr, 0, bp + jr * kc, tile);
               } else {
                 std::fill(tile, tile + MR * NR, T(0));
               }
