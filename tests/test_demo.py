@@ -32,7 +32,10 @@ def test_demo_trains_digits(tmp_path):
 
 
 def test_demo_without_scikit_learn_says_how_to_install(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "sklearn", None)  # makes `import sklearn` fail
+    # None in sys.modules makes an import fail; cached submodules (sklearn.datasets imported by an
+    # earlier test) would bypass the parent, so they are blocked too.
+    for name in ["sklearn"] + [m for m in list(sys.modules) if m.startswith("sklearn.")]:
+        monkeypatch.setitem(sys.modules, name, None)
     assert main(["demo"]) == 1
     assert "pip install scikit-learn" in capsys.readouterr().err
 
