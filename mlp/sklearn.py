@@ -330,8 +330,7 @@ class _BaseMLP(BaseEstimator):
         start = time.perf_counter()
         res = minimize(fun, net.params.astype(np.float64), method="L-BFGS-B", jac=True,
                        callback=lambda intermediate_result: history.append(float(intermediate_result.fun)),
-                       options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol,
-                                "iprint": -1})
+                       options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
         net.params[...] = res.x
         self.n_iter_ = int(res.nit)
         self.loss_ = float(res.fun)
