@@ -11,9 +11,12 @@ from ._build_info import build_info
 from ._version import __version__
 from .layers import ELU, Activation, Dense, Layer, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, \
     Swish, Tanh
+from .io import load
 from .losses import Loss
 from .model import Model
+from .onnx_export import to_onnx
 from .optimizers import SGD, Adam, Momentum
+from .plot import plot_history
 
 __all__ = [
     # layers and activations (the spec's API)
@@ -34,6 +37,10 @@ __all__ = [
     "SGD",
     "Momentum",
     "Adam",
+    # saving, loading, exporting, plotting
+    "load",
+    "to_onnx",
+    "plot_history",
     # about the build
     "build_info",
     "__version__",

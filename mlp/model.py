@@ -461,6 +461,55 @@ class Model:
         else:
             print_fn("Not compiled")
 
+    # -- persistence ----------------------------------------------------------------------------
+    def save(self, path) -> None:
+        """Write the model to one file that `mlp.load` reads back.
+
+        The file holds the layers, the compile settings, the weights, the optimizer state and
+        the history, so the loaded model predicts identically and keeps training where this one
+        stopped. It is a zip of JSON and raw arrays, never a pickle (see `mlp.io`).
+
+        Parameters
+        ----------
+        path : str, path-like or binary file object
+
+        Raises
+        ------
+        TypeError
+            If the model holds a user's own layer, activation or optimizer: only built-in ones
+            can be described without code (pickle such a model instead).
+
+        Examples
+        --------
+        >>> model.save("xor.mlp")            # doctest: +SKIP
+        >>> same = mlp.load("xor.mlp")       # doctest: +SKIP
+        """
+        from .io import save
+
+        save(self, path)
+
+    def __getstate__(self):
+        # Pickle carries the same description as the file (mlp._state), because the native
+        # Network cannot be pickled and the Dense layers' weights are views into it. A model with
+        # a user's own layer has no native Network, so it pickles its attributes as they are.
+        from . import _state
+
+        try:
+            state = _state.get_state(self)
+        except _state.UnsupportedError:
+            return {"attributes": self.__dict__.copy()}
+        return {"mlp_state": state.meta, "arrays": state.arrays, "objects": state.objects}
+
+    def __setstate__(self, state) -> None:
+        from . import _state
+
+        if "attributes" in state:
+            self.__dict__.update(state["attributes"])
+            return
+        restored = _state.restore(state["mlp_state"], _state.dict_fetcher(state["arrays"]))
+        self.__dict__.update(restored.__dict__)
+        self.__dict__.update(state.get("objects", {}))
+
     def __repr__(self) -> str:
         return f"Model({len(self.layers)} layers, {self.count_params()} params)"
 

@@ -239,6 +239,9 @@ class _BaseMLP(BaseEstimator):
                 self._net.set_optimizer_state(list(state[0]), int(state[1]))
             except (ValueError, TypeError):
                 self._optimizer_ready = False
+        else:
+            # A fresh network has no optimizer set up: partial_fit must configure one.
+            self._optimizer_ready = False
         self._bind_views()
 
     def _configure_optimizer(self):
@@ -257,23 +260,50 @@ class _BaseMLP(BaseEstimator):
     def _set_flat_params(self, params):
         self._net.params[...] = params
 
-    # ---------------------------------------------------------------- pickling ---------------
+    # ---------------------------------------------------------------- persistence ------------
+    def save(self, path):
+        """Write the estimator to one file that `mlp.load` reads back.
+
+        The file holds the hyperparameters, the fitted attributes, the weights and the optimizer
+        state, so the loaded estimator predicts identically and keeps training with
+        ``partial_fit`` or ``warm_start``. It is a zip of JSON and raw arrays, never a pickle
+        (see `mlp.io`). Callbacks are not saved: the loaded estimator has ``callbacks=None``.
+
+        Parameters
+        ----------
+        path : str, path-like or binary file object
+
+        Examples
+        --------
+        >>> clf.save("clf.mlp")            # doctest: +SKIP
+        >>> same = mlp.load("clf.mlp")     # doctest: +SKIP
+        """
+        from .io import save
+
+        save(self, path)
+
     def __getstate__(self):
-        state = self.__dict__.copy()
-        net = state.pop("_net", None)
-        state.pop("_views", None)
-        if net is not None:
-            state["coefs_"] = [np.array(c) for c in self.coefs_]
-            state["intercepts_"] = [np.array(b) for b in self.intercepts_]
-            state["_dtype"] = net.dtype
-            state["_opt_state"] = (net.optimizer_state(), net.step) if self.__dict__.get("_optimizer_ready") else None
-        return state
+        # The native Network cannot be pickled and coefs_/intercepts_ are views into it, so pickle
+        # carries the same plain description as the saved file (mlp._state), plus the objects a
+        # file leaves out (callbacks, a user's own attributes), which pickle can hold.
+        from . import _state
+
+        state = _state.get_state(self)
+        return {"mlp_state": state.meta, "arrays": state.arrays, "objects": state.objects}
 
     def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._net = None
-        if "coefs_" in state:
-            self._sync_network()
+        from . import _state
+
+        if "mlp_state" not in state:  # a pickle from before the shared state: plain attributes
+            self.__dict__.update(state)
+            self._net = None
+            if "coefs_" in state:
+                self._sync_network()
+            return
+        restored = _state.restore(state["mlp_state"], _state.dict_fetcher(state["arrays"]),
+                                  cls=type(self), check_params=False)
+        self.__dict__.update(restored.__dict__)
+        self.__dict__.update(state.get("objects", {}))
 
     # ---------------------------------------------------------------- fitting ----------------
     def _fit(self, X, y, sample_weight=None, incremental=False, eval_set=None, classes=None):

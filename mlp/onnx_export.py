@@ -1,0 +1,276 @@
+"""Export a Model or an estimator to ONNX: one MatMul + Add + activation per dense layer.
+
+The graph takes ``input``, float32 of shape (N, n_features) with a dynamic batch dimension, and
+computes in float32 whatever precision the model was trained in. Its outputs mirror the Python
+methods:
+
+- MLPClassifier: ``label`` (what ``predict`` returns: classes_ gathered by index, as int64,
+  float64, bool or string tensors; a 0/1 int64 matrix for multilabel) and ``probabilities``
+  (``predict_proba``; [1 - p, p] for a binary problem).
+- MLPRegressor: ``predictions`` (``predict``: shape (N,) for one output, else (N, k); the poisson
+  loss's exp link included).
+- Model: ``output``, the last layer's activations (``predict``).
+
+The ``onnx`` package is an optional extra: ``pip install "mlp[onnx]"``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+from ._version import __version__
+
+__all__ = ["to_onnx"]
+
+# Opset 17 has every operator used here with today's semantics (Softmax over one axis since 13)
+# and is read by onnxruntime 1.13 onwards; IR version 8 is what that opset requires.
+DEFAULT_OPSET = 17
+_IR_VERSION = 8
+_EXP_LIMIT = 88.0  # exp(88) is near float32's largest value; predict clamps there too
+
+_A = _core.Activation
+
+
+def _import_onnx():
+    try:
+        import onnx
+        from onnx import helper, numpy_helper
+    except ImportError:
+        raise ImportError('to_onnx needs the onnx package: pip install "mlp[onnx]"') from None
+    return onnx, helper, numpy_helper
+
+
+class _Graph:
+    """Collects nodes and initializers, handing out fresh tensor names."""
+
+    def __init__(self, helper, numpy_helper):
+        self.helper, self.numpy_helper = helper, numpy_helper
+        self.nodes, self.initializers = [], []
+        self._count = 0
+
+    def name(self, hint: str) -> str:
+        self._count += 1
+        return f"{hint}_{self._count}"
+
+    def const(self, value: np.ndarray, hint: str) -> str:
+        name = self.name(hint)
+        self.initializers.append(self.numpy_helper.from_array(value, name))
+        return name
+
+    def node(self, op: str, inputs: list, hint: str | None = None, output: str | None = None,
+             **attrs) -> str:
+        out = output or self.name(hint or op.lower())
+        self.nodes.append(self.helper.make_node(op, inputs, [out], name=self.name(op), **attrs))
+        return out
+
+    def activation(self, x: str, kind, alpha: float) -> str:
+        kind = _A(kind)
+        if kind == _A.IDENTITY:
+            return x
+        if kind == _A.RELU:
+            return self.node("Relu", [x])
+        if kind == _A.LEAKY_RELU:
+            return self.node("LeakyRelu", [x], alpha=float(alpha))
+        if kind == _A.ELU:
+            return self.node("Elu", [x], alpha=float(alpha))
+        if kind == _A.SIGMOID:
+            return self.node("Sigmoid", [x])
+        if kind == _A.TANH:
+            return self.node("Tanh", [x])
+        if kind == _A.SWISH:  # x * sigmoid(x): no Swish operator before opset 24
+            return self.node("Mul", [x, self.node("Sigmoid", [x])], hint="swish")
+        if kind == _A.SOFTMAX:
+            return self.node("Softmax", [x], axis=-1)
+        raise ValueError(f"no ONNX form for activation {kind!r}")
+
+    def dense(self, x: str, weights: np.ndarray, bias: np.ndarray, i: int) -> str:
+        w = self.const(np.ascontiguousarray(weights, dtype=np.float32), f"W{i}")
+        b = self.const(np.ascontiguousarray(bias, dtype=np.float32), f"B{i}")
+        return self.node("Add", [self.node("MatMul", [x, w]), b], hint=f"z{i}")
+
+
+def _estimator_layers(est):
+    """[(weights, bias, kind, alpha), ...] of a fitted estimator, output layer last."""
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(est, "coefs_")
+    est._sync_network()  # coefs_ may have been replaced by the user
+    net = est._net
+    hidden = est._hidden_activations(net.n_layers - 1)
+    out_kind = {"softmax": _A.SOFTMAX, "logistic": _A.SIGMOID}.get(est.out_activation_,
+                                                                   _A.IDENTITY)
+    kinds = [(k, a) for _, k, a in hidden] + [(out_kind, 0.0)]
+    return [(net.weight(i), net.bias(i), k, a) for i, (k, a) in enumerate(kinds)]
+
+
+def _model_layers(model):
+    """[(weights, bias, kind, alpha) or (None, None, kind, alpha), ...] of a Model's chain."""
+    from . import _state
+    from .layers import Dense
+
+    out = []
+    for i, layer in enumerate(model.layers):
+        where = f"layer {i} ({type(layer).__name__})"
+        if type(layer) is Dense:
+            _state._activation_spec(layer.activation, f"the activation of {where}")
+            out.append((layer.weights, layer.bias, layer.activation.kind, layer.activation.alpha))
+        else:
+            try:
+                _state._activation_spec(layer, where)
+            except _state.UnsupportedError:
+                raise TypeError(f"{where} is a user's own layer, which has no ONNX form; only "
+                                f"Dense and the built-in activations can be exported") from None
+            out.append((None, None, layer.kind, layer.alpha))
+    return out
+
+
+def _label_values(classes: np.ndarray) -> np.ndarray:
+    """classes_ as an array ONNX can hold, of the type predict returns."""
+    kind = classes.dtype.kind
+    if kind == "O":
+        if all(isinstance(c, str) for c in classes):
+            kind = "U"
+        elif all(isinstance(c, (int, np.integer)) and not isinstance(c, (bool, np.bool_))
+                 for c in classes):
+            kind = "i"
+        else:
+            raise TypeError("classes_ mixes types; ONNX labels must be all strings or all "
+                            "integers (or floats, or booleans)")
+    if kind == "U":
+        return np.array([str(c) for c in classes], dtype=object)
+    if kind in "iu":
+        return classes.astype(np.int64)
+    if kind in "fb":
+        return classes
+    raise TypeError(f"classes_ of dtype {classes.dtype} have no ONNX tensor type")
+
+
+def to_onnx(model, *, opset: int = DEFAULT_OPSET, name: str | None = None):
+    """Export a Model, MLPClassifier or MLPRegressor as an ONNX graph.
+
+    Parameters
+    ----------
+    model : Model, MLPClassifier or MLPRegressor
+        A fitted estimator, or a Model of built-in layers (compiled or not).
+    opset : int, default=17
+        The ``ai.onnx`` operator set to declare (13 or later).
+    name : str, optional
+        The graph's name; defaults to the class name.
+
+    Returns
+    -------
+    onnx.ModelProto
+        Input ``input``: float32 (N, n_features). Outputs: ``label`` and ``probabilities`` for
+        a classifier, ``predictions`` for a regressor, ``output`` for a Model. Weights are stored
+        as float32 even when the model was trained in float64.
+
+    Raises
+    ------
+    ImportError
+        If the onnx package is not installed (``pip install "mlp[onnx]"``).
+    TypeError
+        If `model` is none of the three, or a Model holds a user's own layer.
+    sklearn.exceptions.NotFittedError
+        If an estimator is not fitted.
+
+    Examples
+    --------
+    >>> import onnxruntime as ort                                    # doctest: +SKIP
+    >>> proto = mlp.to_onnx(clf)                                     # doctest: +SKIP
+    >>> sess = ort.InferenceSession(proto.SerializeToString())       # doctest: +SKIP
+    >>> labels, proba = sess.run(None, {"input": X.astype("float32")})  # doctest: +SKIP
+    """
+    onnx, helper, numpy_helper = _import_onnx()
+    from . import _state
+    from .model import Model
+
+    if type(opset) is not int or opset < 13:
+        raise ValueError(f"opset must be an integer >= 13 (Softmax over one axis), got {opset!r}")
+    if isinstance(model, Model):
+        kind = "Model"
+        layers = _model_layers(model)
+        if model.input_size is None:
+            raise ValueError("the model's input width is unknown: give the first layer input_size")
+        n_features = model.input_size
+    else:
+        kind = _state._estimator_kind(model)
+        if kind is None:
+            raise TypeError(f"expected an mlp Model, MLPClassifier or MLPRegressor, got "
+                            f"{type(model).__name__}")
+        layers = _estimator_layers(model)
+        n_features = layers[0][0].shape[0]
+
+    g = _Graph(helper, numpy_helper)
+    x = "input"
+    for i, (w, b, act_kind, alpha) in enumerate(layers):
+        if w is not None:
+            x = g.dense(x, w, b, i)
+        x = g.activation(x, act_kind, alpha)
+    tp = onnx.TensorProto
+    batch = "N"
+    if kind == "Model":
+        n_out = next(w.shape[1] for w, _, _, _ in reversed(layers) if w is not None) \
+            if any(w is not None for w, _, _, _ in layers) else n_features
+        g.node("Identity", [x], output="output")
+        outputs = [helper.make_tensor_value_info("output", tp.FLOAT, [batch, n_out])]
+    elif kind == "MLPRegressor":
+        outputs = [_regressor_head(g, helper, tp, model, x, batch)]
+    else:
+        outputs = _classifier_head(g, helper, numpy_helper, tp, model, x, batch)
+
+    graph = helper.make_graph(
+        g.nodes, name or kind,
+        [helper.make_tensor_value_info("input", tp.FLOAT, [batch, n_features])],
+        outputs, initializer=g.initializers)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                              producer_name="mlp", producer_version=__version__,
+                              doc_string=f"mlp {kind} exported by mlp.to_onnx")
+    proto.ir_version = _IR_VERSION
+    helper.set_model_props(proto, {"mlp_kind": kind})
+    return proto
+
+
+def _regressor_head(g: _Graph, helper, tp, est, z: str, batch: str):
+    k = est.n_outputs_
+    if est.out_activation_ == "exp":
+        limit = g.const(np.array(_EXP_LIMIT, dtype=np.float32), "exp_limit")
+        z = g.node("Exp", [g.node("Min", [z, limit])], hint="exp")
+    if k == 1:
+        shape = g.const(np.array([-1], dtype=np.int64), "flat")
+        g.node("Reshape", [z, shape], output="predictions")
+        return helper.make_tensor_value_info("predictions", tp.FLOAT, [batch])
+    g.node("Identity", [z], output="predictions")
+    return helper.make_tensor_value_info("predictions", tp.FLOAT, [batch, k])
+
+
+def _classifier_head(g: _Graph, helper, numpy_helper, tp, est, p: str, batch: str):
+    k = est.n_outputs_
+    if est._multilabel:
+        half = g.const(np.array(0.5, dtype=np.float32), "half")
+        # predict: the 0/1 indicator matrix of p > 0.5 (LabelBinarizer's threshold)
+        g.node("Identity", [p], output="probabilities")
+        g.node("Cast", [g.node("Greater", [p, half])], output="label", to=tp.INT64)
+        return [helper.make_tensor_value_info("label", tp.INT64, [batch, k]),
+                helper.make_tensor_value_info("probabilities", tp.FLOAT, [batch, k])]
+    classes = _label_values(np.asarray(est.classes_))
+    if k == 1:
+        # Binary: predict takes classes_[p > 0.5]; predict_proba is [1 - p, p].
+        one = g.const(np.array(1.0, dtype=np.float32), "one")
+        half = g.const(np.array(0.5, dtype=np.float32), "half")
+        g.node("Concat", [g.node("Sub", [one, p]), p], output="probabilities", axis=1)
+        flat = g.const(np.array([-1], dtype=np.int64), "flat")
+        index = g.node("Reshape", [g.node("Cast", [g.node("Greater", [p, half])], to=tp.INT64),
+                                   flat], hint="index")
+        if len(classes) == 1:  # one class seen in fit: both outcomes name it
+            classes = np.concatenate([classes, classes])
+        n_proba = 2
+    else:
+        g.node("Identity", [p], output="probabilities")
+        index = g.node("ArgMax", [p], hint="index", axis=1, keepdims=0)
+        n_proba = k
+    table = g.const(classes, "classes")
+    g.node("Gather", [table, index], output="label", axis=0)
+    label_type = helper.np_dtype_to_tensor_dtype(classes.dtype) if classes.dtype != object \
+        else tp.STRING
+    return [helper.make_tensor_value_info("label", label_type, [batch]),
+            helper.make_tensor_value_info("probabilities", tp.FLOAT, [batch, n_proba])]
