@@ -143,29 +143,24 @@ int Network<T>::threads_for(int shards) const {
   return std::clamp(std::min(base, shards), 1, kMaxShards);
 }
 
-// Two threads finish a batch sooner on an idle machine, but when another process holds a core
-// every barrier waits for a thread the scheduler has parked, and one thread wins by far. Since the
-// shards make the result independent of the thread count, auto mode simply measures both: it runs
-// an epoch with all threads, one with a single thread, keeps the faster, and re-measures the other
-// every kProbeEvery epochs because the load changes.
-template <class T>
-int Network<T>::choose_threads(int shards, idx /*batch*/) {
+int AutoThreads::choose(int all) {
   constexpr int kProbeEvery = 8;
-  const int all = threads_for(shards);
-  if (n_threads_ > 0 || all == 1) return all;
-  if (speed_[1] == 0.0) return all;
-  if (speed_[0] == 0.0) return 1;
-  const bool one_faster = speed_[0] < speed_[1];
-  if (++epochs_since_probe_ >= kProbeEvery) {
-    epochs_since_probe_ = 0;
+  if (all == 1 || speed[1] == 0.0) return all;
+  if (speed[0] == 0.0) return 1;
+  const bool one_faster = speed[0] < speed[1];
+  if (++since_probe >= kProbeEvery) {
+    since_probe = 0;
     return one_faster ? all : 1;
   }
   return one_faster ? 1 : all;
 }
 
+void AutoThreads::record(int nt, double seconds_per_row) { speed[nt == 1 ? 0 : 1] = seconds_per_row; }
+
 template <class T>
-void Network<T>::record_speed(int nt, double seconds_per_row) {
-  speed_[nt == 1 ? 0 : 1] = seconds_per_row;
+int Network<T>::choose_threads(int shards, AutoThreads& auto_threads) const {
+  const int all = threads_for(shards);
+  return n_threads_ > 0 ? all : auto_threads.choose(all);
 }
 
 template <class T>
@@ -318,7 +313,7 @@ EpochResult Network<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, 
   if (shuffle)
     for (idx i = n - 1; i > 0; --i) std::swap(perm_[i], perm_[below(rng_, i + 1)]);
   const int ns = shards_for(batch);
-  const int nt = choose_threads(ns, batch);
+  const int nt = choose_threads(ns, train_auto_);
   ensure_work(nt, std::min<idx>((batch + ns - 1) / ns, kMaxChunkRows), ns);
   const idx nb = (n + batch - 1) / batch;
   std::vector<double> loss_slot(std::size_t(ns), 0.0), pen_slot(std::size_t(kParamBlocks), 0.0);
@@ -399,7 +394,7 @@ EpochResult Network<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, 
   }
   if (!res.diverged && !res.interrupted && res.batches == nb) {
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-    record_speed(nt, secs / double(n));
+    train_auto_.record(nt, secs / double(n));
   }
   res.loss = res.diverged || weight_total <= 0 ? std::numeric_limits<double>::quiet_NaN()
                                                : epoch_sum / weight_total;
@@ -445,7 +440,8 @@ double Network<T>::loss_and_grad(const T* x, const T* y, const T* sw, idx n, T* 
   std::vector<idx> rows(static_cast<std::size_t>(n));
   std::iota(rows.begin(), rows.end(), idx(0));
   const int ns = shards_for(n);
-  const int nt = threads_for(ns);
+  const int nt = choose_threads(ns, grad_auto_);
+  const auto t_start = std::chrono::steady_clock::now();
   ensure_work(nt, std::min<idx>((n + ns - 1) / ns, kMaxChunkRows), ns);
   double wsum = double(n);
   if (sw) {
@@ -480,6 +476,7 @@ double Network<T>::loss_and_grad(const T* x, const T* y, const T* sw, idx n, T* 
   double data = 0.0, pen = 0.0;
   for (int sh = 0; sh < ns; ++sh) data += loss_slot[sh];
   for (int blk = 0; blk < kParamBlocks; ++blk) pen += pen_slot[blk];
+  grad_auto_.record(nt, std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count() / double(n));
   return data * loss_scale_ / wsum + 0.5 * l2_eff * pen;
 }
 

@@ -24,6 +24,18 @@ struct EpochResult {
   idx batches = 0;           // batches applied
 };
 
+// Thread count in auto mode. Two threads finish a batch sooner on an idle machine, but when
+// another process holds a core every barrier waits for a thread the scheduler has parked, and one
+// thread wins by far. Since shards make the result independent of the thread count, auto mode
+// measures both: all threads first, then one, keeps the faster per row, and re-measures the other
+// every few calls because the load changes.
+struct AutoThreads {
+  double speed[2] = {0.0, 0.0};  // seconds per row with 1 / all threads, latest measurement
+  int since_probe = 0;
+  int choose(int all);
+  void record(int nt, double seconds_per_row);
+};
+
 template <class T>
 class Network {
  public:
@@ -65,9 +77,8 @@ class Network {
     std::vector<idx> rows;
   };
   int threads_for(int shards) const;
-  // Auto mode (n_threads 0): all threads, 1 thread, or whichever measured faster per row lately.
-  int choose_threads(int shards, idx batch);
-  void record_speed(int nt, double seconds_per_row);
+  // n_threads > 0: that many (at most one per shard); 0: auto mode.
+  int choose_threads(int shards, AutoThreads& auto_threads) const;
   void ensure_work(int nt, idx cap, int shards);
   // Forward and backward for rows idx[0:count] of (x, y, sw); the gradient goes to grad (n_params).
   // coef = loss_scale / batch weight sum. Returns the unscaled weighted loss sum of these rows.
@@ -93,8 +104,7 @@ class Network {
   int n_threads_ = 0;
   std::vector<Work> work_;
   std::vector<std::vector<T>> shard_grad_;  // one gradient buffer per shard of a batch
-  double speed_[2] = {0.0, 0.0};            // auto mode: seconds per row with 1 / all threads
-  int epochs_since_probe_ = 0;
+  AutoThreads train_auto_, grad_auto_;      // auto thread counts of train_epoch and loss_and_grad
   std::vector<idx> perm_;
 };
 
