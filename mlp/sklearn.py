@@ -332,7 +332,7 @@ class _BaseMLP(BaseEstimator):
         if sample_weight is not None:
             sample_weight = np.ascontiguousarray(sample_weight, dtype=self._net.dtype)
         if self.solver == "lbfgs":
-            self._fit_lbfgs(X, Y, sample_weight)
+            self._fit_lbfgs(X, Y, sample_weight, eval_set)
         else:
             self._fit_stochastic(X, Y, y, sample_weight, incremental, eval_set)
         return self
@@ -346,28 +346,42 @@ class _BaseMLP(BaseEstimator):
                 raise ValueError("sample_weight: expected weights that sum to a positive number")
         return sample_weight
 
-    def _fit_lbfgs(self, X, Y, sample_weight):
+    def _fit_lbfgs(self, X, Y, sample_weight, eval_set):
         from scipy.optimize import minimize
 
         net = self._net
-        history = []
+        X_val = Y_val = y_val = None
+        if eval_set is not None:
+            X_val, y_val = self._check_eval_set(eval_set)
+            Y_val = np.ascontiguousarray(self._encode_targets(y_val, incremental=True), dtype=net.dtype)
+        offset = self._loss_offset(Y, sample_weight)
+        callbacks = self._begin_callbacks()
+        start = time.perf_counter()
 
         def fun(p):
             net.params[...] = p
             loss, grad = net.loss_and_grad(X, Y, sample_weight)
-            return loss + self._loss_offset(Y, sample_weight), grad.astype(np.float64)
+            return loss + offset, grad.astype(np.float64)
 
-        start = time.perf_counter()
-        res = minimize(fun, net.params.astype(np.float64), method="L-BFGS-B", jac=True,
-                       callback=lambda intermediate_result: history.append(float(intermediate_result.fun)),
-                       options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
-        net.params[...] = res.x
+        def iteration_end(intermediate_result):
+            # One L-BFGS iteration is this solver's epoch: history_, eval_set and callbacks follow it.
+            net.params[...] = intermediate_result.x
+            val_loss, val_score = self._validate(X_val, Y_val, y_val, None)
+            self._record(float(intermediate_result.fun), val_loss, val_score, None,
+                         time.perf_counter() - start)
+            if self._notify_callbacks(callbacks, len(self.history_["loss"]) - 1):
+                raise StopIteration
+
+        try:
+            res = minimize(fun, net.params.astype(np.float64), method="L-BFGS-B", jac=True,
+                           callback=iteration_end,
+                           options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
+            net.params[...] = res.x
+        finally:
+            self._end_callbacks(callbacks)  # after res.x: EarlyStopping may restore its best weights
         self.n_iter_ = int(res.nit)
         self.loss_ = float(res.fun)
         self.t_ = getattr(self, "t_", 0)
-        elapsed = time.perf_counter() - start
-        self.history_["loss"].extend(history)
-        self.history_["time"].extend([elapsed] * len(history))
         if self.verbose:
             print(f"L-BFGS-B: {res.message} after {self.n_iter_} iterations, loss = {self.loss_:.8f}")
         if res.status == 1:
@@ -375,6 +389,31 @@ class _BaseMLP(BaseEstimator):
                 f"lbfgs failed to converge after {self.n_iter_} iteration(s) "
                 f"(status=1): {res.message}. Increase the number of iterations (max_iter) or "
                 "scale the data.", ConvergenceWarning)
+
+    def _begin_callbacks(self):
+        callbacks = list(self.callbacks or [])
+        for cb in callbacks:
+            if hasattr(cb, "on_train_begin"):
+                cb.on_train_begin(self)
+        return callbacks
+
+    def _notify_callbacks(self, callbacks, epoch):
+        stop = False
+        for cb in callbacks:
+            stop = bool(cb.on_epoch_end(self, epoch, dict(self._last_logs))) or stop
+        return stop
+
+    def _end_callbacks(self, callbacks):
+        for cb in callbacks:
+            if hasattr(cb, "on_train_end"):
+                cb.on_train_end(self)
+
+    def _validate(self, X_val, Y_val, y_val, sw_val):
+        """(val_loss, val_score) on validation data, or (None, None) without it."""
+        if X_val is None:
+            return None, None
+        val_loss = float(self._net.loss(X_val, Y_val, sw_val)) + self._loss_offset(Y_val, sw_val)
+        return val_loss, float(self._score_raw(X_val, y_val, sw_val))
 
     def _loss_offset(self, Y, sample_weight):
         return 0.0  # the regressor's poisson loss adds its constant term
@@ -415,14 +454,10 @@ class _BaseMLP(BaseEstimator):
                 sample_weight = np.ascontiguousarray(sample_weight)
         if X_val is not None:
             Y_val = np.ascontiguousarray(self._encode_targets(y_val, incremental=True), dtype=net.dtype)
-        validating = X_val is not None
         n = X.shape[0]
         batch = self._batch_size(n)
         net.set_seed(int(self._random_state.randint(0, 2**62, dtype=np.int64)))
-        callbacks = list(self.callbacks or [])
-        for cb in callbacks:
-            if hasattr(cb, "on_train_begin"):
-                cb.on_train_begin(self)
+        callbacks = self._begin_callbacks()
         start = time.perf_counter()
         best_params = None
         offset = self._loss_offset(Y, sample_weight)
@@ -444,10 +479,7 @@ class _BaseMLP(BaseEstimator):
                 self.loss_curve_.append(self.loss_)
                 if self.verbose:
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-                val_loss = val_score = None
-                if validating:
-                    val_loss = float(net.loss(X_val, Y_val, sw_val)) + self._loss_offset(Y_val, sw_val)
-                    val_score = float(self._score_raw(X_val, y_val, sw_val))
+                val_loss, val_score = self._validate(X_val, Y_val, y_val, sw_val)
                 self._record(loss, val_loss, val_score, lr_used, time.perf_counter() - start)
                 if self.early_stopping:
                     self.validation_scores_.append(val_score)
@@ -469,9 +501,7 @@ class _BaseMLP(BaseEstimator):
                         self.best_loss_ = self.loss_curve_[-1]
                 if self.solver == "sgd" and self.learning_rate == "invscaling":
                     self._lr = self.learning_rate_init / (self.t_ + 1) ** self.power_t
-                stop = False
-                for cb in callbacks:
-                    stop = bool(cb.on_epoch_end(self, self.n_iter_ - 1, dict(self._last_logs))) or stop
+                stop = self._notify_callbacks(callbacks, self.n_iter_ - 1)
                 if self._no_improvement_count > self.n_iter_no_change:
                     what = "Validation score" if self.early_stopping else "Training loss"
                     msg = (f"{what} did not improve more than tol={self.tol:f} for "
@@ -494,21 +524,16 @@ class _BaseMLP(BaseEstimator):
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
         finally:
-            for cb in callbacks:
-                if hasattr(cb, "on_train_end"):
-                    cb.on_train_end(self)
+            self._end_callbacks(callbacks)
         if self.early_stopping and best_params is not None:
             net.params[...] = best_params
 
     def _record(self, loss, val_loss, val_score, lr, elapsed):
-        h = self.history_
-        h["loss"].append(float(loss))
-        h["val_loss"].append(val_loss)
-        h["val_score"].append(val_score)
-        h["learning_rate"].append(float(lr))
-        h["time"].append(float(elapsed))
-        self._last_logs = {"loss": float(loss), "val_loss": val_loss, "val_score": val_score,
-                           "learning_rate": float(lr), "time": float(elapsed)}
+        logs = {"loss": float(loss), "val_loss": val_loss, "val_score": val_score,
+                "learning_rate": None if lr is None else float(lr), "time": float(elapsed)}
+        for key, value in logs.items():
+            self.history_[key].append(value)
+        self._last_logs = logs
 
     def _check_eval_set(self, eval_set):
         if not isinstance(eval_set, (tuple, list)) or len(eval_set) != 2:

@@ -270,3 +270,28 @@ def test_progress_bar_defaults_to_stderr(capsys):
     MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0, callbacks=[ProgressBar()]).fit(X, y)
     captured = capsys.readouterr()
     assert "3/3" in captured.err and captured.out == ""
+
+
+def test_lbfgs_iterations_drive_history_eval_set_and_callbacks():
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+
+    class StopAtThird(Callback):
+        def __init__(self):
+            self.epochs = []
+
+        def on_epoch_end(self, estimator, epoch, logs):
+            self.epochs.append((epoch, logs["val_score"]))
+            return epoch == 2
+
+    stopper = StopAtThird()
+    clf = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=200, random_state=0,
+                        callbacks=[stopper])
+    clf.fit(X, y, eval_set=(X[::3], y[::3]))
+    assert [e for e, _ in stopper.epochs] == [0, 1, 2]
+    assert all(0.0 <= score <= 1.0 for _, score in stopper.epochs)
+    h = clf.history_
+    assert len(h["loss"]) == len(h["val_loss"]) == len(h["val_score"]) == len(h["time"]) == 3
+    assert h["time"] == sorted(h["time"]) and h["time"][0] < h["time"][-1]
+    assert clf.n_iter_ <= 4
