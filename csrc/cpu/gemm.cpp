@@ -181,12 +181,72 @@ void store_tile(const GemmArgs<T>& g, const T* __restrict tile, idx i0, idx j0, 
   }
 }
 
+// Dot product of two contiguous vectors, in vector registers (a plain loop would stay scalar:
+// reordering a float sum is not allowed without -ffast-math).
+template <class T>
+inline T dot(const T* __restrict a, const T* __restrict b, idx k) {
+  using V = typename Vec<T>::type;
+  constexpr int L = Vec<T>::lanes;
+  V acc0 = V{}, acc1 = V{};
+  idx p = 0;
+  for (; p + 2 * L <= k; p += 2 * L) {
+    V a0, a1, b0, b1;
+    std::memcpy(&a0, a + p, sizeof(V));
+    std::memcpy(&a1, a + p + L, sizeof(V));
+    std::memcpy(&b0, b + p, sizeof(V));
+    std::memcpy(&b1, b + p + L, sizeof(V));
+    acc0 += a0 * b0;
+    acc1 += a1 * b1;
+  }
+  acc0 += acc1;
+  T s = T(0);
+  for (int l = 0; l < L; ++l) s += acc0[l];
+  for (; p < k; ++p) s += a[p] * b[p];
+  return s;
+}
+
+// Narrow outputs (n <= NR / 4, e.g. a regressor's single output): the register tile would be
+// mostly padding, so compute dot products (A not transposed) or axpy rows (A transposed) instead,
+// then reuse store_tile for beta and the epilogue.
+template <Act A, class T>
+void gemm_narrow(const GemmArgs<T>& g) {
+  constexpr int MR = Blocking<T>::MR, NR = Blocking<T>::NR;
+  const idx m = g.m, n = g.n, k = g.k;
+  T* bt = pack_buffer<T>(std::size_t(n * k + n * m + 64));  // op(B) columns, then (A^T case) C^T
+  T* ct = bt + n * k;
+  for (idx j = 0; j < n; ++j)
+    for (idx p = 0; p < k; ++p) bt[j * k + p] = g.trans_b ? g.b[j * g.ldb + p] : g.b[p * g.ldb + j];
+  alignas(64) T tile[MR * NR];
+  if (g.trans_a) {
+    std::fill(ct, ct + n * m, T(0));
+    for (idx p = 0; p < k; ++p) {
+      const T* __restrict ar = a_row(g, p);
+      for (idx j = 0; j < n; ++j) {
+        const T bj = bt[j * k + p];
+        T* __restrict cj = ct + j * m;
+        for (idx i = 0; i < m; ++i) cj[i] += bj * ar[i];
+      }
+    }
+  }
+  for (idx i0 = 0; i0 < m; i0 += MR) {
+    const idx mr = std::min<idx>(MR, m - i0);
+    for (idx r = 0; r < mr; ++r)
+      for (idx j = 0; j < n; ++j)
+        tile[r * NR + j] = g.trans_a ? ct[j * m + i0 + r] : dot(a_row(g, i0 + r), bt + j * k, k);
+    store_tile<A, T>(g, tile, i0, 0, mr, n, true, true);
+  }
+}
+
 template <class T>
 void gemm_impl(const GemmArgs<T>& g) {
   using B = Blocking<T>;
   constexpr int MR = B::MR, NR = B::NR;
   const idx m = g.m, n = g.n, k = g.k;
   if (m <= 0 || n <= 0) return;
+  if (n * 4 <= NR) {
+    if (g.epi == Epi::None) return gemm_narrow<Act::Identity, T>(g);
+    return with_act(g.act, [&](auto tag) { gemm_narrow<decltype(tag)::value, T>(g); });
+  }
   const idx kc_max = std::min<idx>(B::KC, std::max<idx>(k, 1));
   const idx nc_max = std::min<idx>(B::NC, (n + NR - 1) / NR * NR);
   const idx mc_max = std::min<idx>(B::MC, (m + MR - 1) / MR * MR);
