@@ -201,12 +201,47 @@ def run_predict_case(model, X, args):
         print(f"{name:14s}{n / t:12.3g}{t / ours:9.2f}x")
 
 
+MEMORY_CHILD = r"""
+import resource, sys, numpy as np
+from {module} import {cls}
+X = np.load(sys.argv[1]); y = np.load(sys.argv[2])
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+{cls}(hidden_layer_sizes=(256, 128), batch_size=256, max_iter=1, tol=0.0, random_state=0).fit(X, y)
+print(base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def run_memory_case(args):
+    """Peak memory a fit adds on top of its float32 input, each library in a fresh process."""
+    import subprocess
+    import tempfile
+
+    _, X, y, _, _, _ = make_case(3, args.quick)
+    with tempfile.TemporaryDirectory() as tmp:
+        xp, yp = f"{tmp}/X.npy", f"{tmp}/y.npy"
+        np.save(xp, X)
+        np.save(yp, y)
+        print(f"\nPeak memory of one epoch of case 3 (X is {X.nbytes / 2**20:.0f} MiB of float32; "
+              "ru_maxrss after loading X, then after the fit)")
+        model_mib = sum(a * b + b for a, b in zip([784, 256, 128], [256, 128, 10])) * 4 / 2**20
+        for name, module, cls in [("mlp", "mlp", "MLPClassifier"),
+                                  ("scikit-learn", "sklearn.neural_network", "MLPClassifier")]:
+            code = MEMORY_CHILD.format(module=module, cls=cls)
+            out = subprocess.run([sys.executable, "-c", code, xp, yp], capture_output=True, text=True)
+            if out.returncode != 0:
+                print(f"{name:14s} failed: {out.stderr.strip().splitlines()[-1]}")
+                continue
+            base, peak = (int(v) / 1024 for v in out.stdout.split())
+            print(f"{name:14s} +{peak - base:7.1f} MiB over the loaded data (model: {model_mib:.1f} MiB)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", default="1,2,3,4")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=0, help="epochs per timed fit (default 5, 3 for case 3)")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--memory", action="store_true", help="also measure peak memory (case 3)")
     args = parser.parse_args()
     cases = {int(c) for c in args.cases.split(",")}
 
@@ -225,6 +260,8 @@ def main():
                 model, X3 = m, X
     if 4 in cases:
         run_predict_case(model, X3, args)
+    if args.memory:
+        run_memory_case(args)
 
 
 if __name__ == "__main__":
