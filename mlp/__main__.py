@@ -1,4 +1,5 @@
-"""Command line: ``python -m mlp demo`` trains a digit classifier and reports its accuracy."""
+"""Command line: ``python -m mlp demo`` trains a digit classifier and reports its accuracy;
+``train``, ``predict`` and ``info`` work on CSV files and saved models (mlp/cli.py)."""
 from __future__ import annotations
 
 import argparse
@@ -62,8 +63,13 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(run=demo)
 
+    from . import cli
+
+    cli.add_commands(commands)
     args = parser.parse_args(argv)
-    return args.run(args)
+    if args.command == "demo":
+        return args.run(args)
+    return cli.run(args)
 
 
 if __name__ == "__main__":

@@ -639,7 +639,10 @@ def _restore_estimator(meta: dict, fetch: Fetch, cls, check_params: bool = True)
             and isinstance(est.random_state, np.random.RandomState):
         est.random_state = est._random_state  # one generator, as before saving
 
-    est._net, _, _ = est._build_network(n_features, n_outputs, dtype)
+    try:
+        est._net, _, _ = est._build_network(n_features, n_outputs, dtype)
+    except (TypeError, ValueError, OverflowError) as exc:  # e.g. n_threads beyond a C int
+        raise ValueError(f"invalid mlp state: hyperparameters: {exc}") from None
     for i, (c, b) in enumerate(zip(coefs, intercepts)):
         est._net.weight(i)[...] = c
         est._net.bias(i)[...] = b
