@@ -280,7 +280,7 @@ def train(args: argparse.Namespace) -> int:
     _fold_scaling(est, mean, scale, y_mean, y_scale)
     est.callbacks = None  # the progress bar belongs to this run, not to the saved model
     print(f"trained {type(est).__name__} {' -> '.join(map(str, _sizes(est)))} for "
-          f"{est.n_iter_} epochs, final training loss {est.loss_:.6g}")
+          f"{est.n_iter_} epochs, last training loss {est.loss_:.6g}")
     if X_val is not None:
         # Scored on the raw held-out rows through the folded weights: the saved model's score.
         score = est.score(X_val, y_val)
