@@ -72,8 +72,16 @@ inline idx below(std::uint64_t& s, idx bound) {
 // Start of part t of n equal parts of [0, total).
 inline idx split(idx total, int t, int n) { return total * t / n; }
 
-// Shards of a batch: a function of its size alone, never of the thread count.
-inline int shards_for(idx batch) { return int(std::clamp<idx>(batch / kMinRowsPerShard, 1, kMaxShards)); }
+// Shards of a batch: a function of its size alone, never of the thread count; a power of two so
+// that 2 or 4 threads get equal shares.
+inline int shards_for(idx batch) {
+  int ns = 1;
+  while (ns * 2 <= kMaxShards && idx(ns * 2) * kMinRowsPerShard <= batch) ns *= 2;
+  return ns;
+}
+
+// Start row of shard s of ns in a batch of rb rows, a multiple of 8 (whole GEMM register tiles).
+inline idx shard_start(idx rb, int s, int ns) { return s >= ns ? rb : (rb * s / ns) & ~idx(7); }
 
 }  // namespace
 
@@ -185,6 +193,14 @@ void Network<T>::ensure_work(int nt, idx cap, int shards) {
     w.w.resize(std::size_t(cap));
     w.cap = cap;
   }
+  if (packed_fwd_.size() != std::size_t(L)) {
+    packed_fwd_.assign(std::size_t(L), {});
+    packed_bwd_.assign(std::size_t(L), {});
+    for (idx l = 0; l < L; ++l) {
+      packed_fwd_[l].resize(std::size_t(cpu::packed_weights_size<T>(sizes_[l], sizes_[l + 1], false)));
+      if (l > 0) packed_bwd_[l].resize(std::size_t(cpu::packed_weights_size<T>(sizes_[l], sizes_[l + 1], true)));
+    }
+  }
   if (int(shard_grad_.size()) < shards) shard_grad_.resize(std::size_t(shards));
   for (int s = 0; s < shards; ++s)
     if (shard_grad_[std::size_t(s)].size() != params_.size()) shard_grad_[std::size_t(s)].assign(params_.size(), T(0));
@@ -204,7 +220,8 @@ double Network<T>::accumulate(Work& w, T* grad, const T* x, const T* y, const T*
       const T* in = l == 0 ? x : w.a[l - 1].data();
       T* zl = w.z[l].empty() ? nullptr : w.z[l].data();
       cpu::dense_forward<T>(zl, w.a[l].data(), in, params_.data() + w_off_[l], params_.data() + b_off_[l],
-                            cnt, sizes_[l], sizes_[l + 1], acts_[l], alphas_[l], l == 0 ? r : nullptr);
+                            cnt, sizes_[l], sizes_[l + 1], acts_[l], alphas_[l], l == 0 ? r : nullptr,
+                            packed_fwd_[l].empty() ? nullptr : packed_fwd_[l].data());
     }
     for (idx i = 0; i < cnt; ++i) {
       const T* src = y + r[i] * out;
@@ -229,7 +246,8 @@ double Network<T>::accumulate(Work& w, T* grad, const T* x, const T* y, const T*
       const T* pa_buf = l > 0 ? w.a[l - 1].data() : nullptr;
       cpu::dense_backward<T>(grad + w_off_[l], grad + b_off_[l], dx, dcur, in,
                              params_.data() + w_off_[l], cnt, sizes_[l], sizes_[l + 1], beta,
-                             l == 0 ? r : nullptr, pa, palpha, pz, pa_buf);
+                             l == 0 ? r : nullptr, pa, palpha, pz, pa_buf,
+                             packed_bwd_[l].empty() ? nullptr : packed_bwd_[l].data());
       std::swap(dcur, dnext);
     }
   }
@@ -297,8 +315,16 @@ double Network<T>::reduce_and_step(int b, const int* ids, int n_ids, double lr, 
 inline int shards_with_rows(idx rb, int ns, int* ids) {
   int n = 0;
   for (int s = 0; s < ns; ++s)
-    if (split(rb, s + 1, ns) > split(rb, s, ns)) ids[n++] = s;
+    if (shard_start(rb, s + 1, ns) > shard_start(rb, s, ns)) ids[n++] = s;
   return n;
+}
+
+// Packs layer l's weights for the forward pass and (l > 0) transposed for the backward pass,
+// into dst_fwd / dst_bwd (empty vectors: the layer is too narrow to use packed weights).
+template <class T>
+void pack_layer(std::vector<T>& dst_fwd, std::vector<T>& dst_bwd, const T* w, idx in, idx out, bool backward) {
+  if (!dst_fwd.empty()) cpu::pack_weights<T>(dst_fwd.data(), w, in, out, false);
+  if (backward && !dst_bwd.empty()) cpu::pack_weights<T>(dst_bwd.data(), w, in, out, true);
 }
 
 template <class T>
@@ -338,8 +364,11 @@ EpochResult Network<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, 
         for (idx i = s; i < s + rb; ++i) wsum += double(sw[perm[i]]);
       }
       const T coef = T(loss_scale_ / wsum);
+      for (idx l = tid; l < n_layers(); l += nthr)
+        pack_layer(packed_fwd_[l], packed_bwd_[l], params_.data() + w_off_[l], sizes_[l], sizes_[l + 1], l > 0);
+      barrier();
       for (int sh = tid; sh < ns; sh += nthr) {
-        const idx r0 = split(rb, sh, ns), r1 = split(rb, sh + 1, ns);
+        const idx r0 = shard_start(rb, sh, ns), r1 = shard_start(rb, sh + 1, ns);
         loss_slot[sh] = r1 > r0 ? accumulate(work_[tid], shard_grad_[sh].data(), x, y, sw, perm + s + r0,
                                              r1 - r0, coef)
                                 : 0.0;
@@ -410,6 +439,12 @@ void Network<T>::predict(T* out, const T* x, idx n) {
   const int nt = int(std::min<idx>(threads_for(kMaxShards), nchunks));
   idx maxw = 1;
   for (idx l = 1; l < L; ++l) maxw = std::max(maxw, sizes_[l]);
+  // Local packed weights: predict may run from several Python threads at once on one network.
+  std::vector<std::vector<T>> packed(static_cast<std::size_t>(L)), unused(static_cast<std::size_t>(L));
+  for (idx l = 0; l < L; ++l) {
+    packed[l].resize(std::size_t(cpu::packed_weights_size<T>(sizes_[l], sizes_[l + 1], false)));
+    pack_layer(packed[l], unused[l], params_.data() + w_off_[l], sizes_[l], sizes_[l + 1], false);
+  }
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt)
 #endif
@@ -426,7 +461,8 @@ void Network<T>::predict(T* out, const T* x, idx n) {
       for (idx l = 0; l < L; ++l) {
         T* dst = l == L - 1 ? out + r0 * sizes_[L] : cur;
         cpu::dense_forward<T>(nullptr, dst, in, params_.data() + w_off_[l], params_.data() + b_off_[l], cnt,
-                              sizes_[l], sizes_[l + 1], acts_[l], alphas_[l]);
+                              sizes_[l], sizes_[l + 1], acts_[l], alphas_[l], nullptr,
+                              packed[l].empty() ? nullptr : packed[l].data());
         in = dst;
         std::swap(cur, nxt);
       }
@@ -456,13 +492,15 @@ double Network<T>::loss_and_grad(const T* x, const T* y, const T* sw, idx n, T* 
   T* gout = grad ? grad : scratch.data();
   int ids[kMaxShards];
   const int n_ids = shards_with_rows(n, ns, ids);
+  for (idx l = 0; l < n_layers(); ++l)
+    pack_layer(packed_fwd_[l], packed_bwd_[l], params_.data() + w_off_[l], sizes_[l], sizes_[l + 1], l > 0);
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt)
 #endif
   {
     const int tid = thread_id(), nthr = thread_count();
     for (int sh = tid; sh < ns; sh += nthr) {
-      const idx r0 = split(n, sh, ns), r1 = split(n, sh + 1, ns);
+      const idx r0 = shard_start(n, sh, ns), r1 = shard_start(n, sh + 1, ns);
       loss_slot[sh] = r1 > r0 ? accumulate(work_[tid], shard_grad_[sh].data(), x, y, sw, rows.data() + r0,
                                            r1 - r0, coef)
                               : 0.0;

@@ -104,6 +104,9 @@ class Network {
   int n_threads_ = 0;
   std::vector<Work> work_;
   std::vector<std::vector<T>> shard_grad_;  // one gradient buffer per shard of a batch
+  // Each layer's weights packed once per batch for all shards: W for the forward GEMM, W^T for
+  // the backward one (empty where the layer is too narrow for packing to be used).
+  std::vector<std::vector<T>> packed_fwd_, packed_bwd_;
   AutoThreads train_auto_, grad_auto_;      // auto thread counts of train_epoch and loss_and_grad
   std::vector<idx> perm_;
 };

@@ -237,6 +237,16 @@ void gemm_narrow(const GemmArgs<T>& g) {
   }
 }
 
+// Offset of block (jc, pc) in the layout pack_b_all writes: NC-column blocks in order, each
+// holding its KC-row blocks in order, each block kc x round_up(nc, NR).
+template <class T>
+idx packed_offset(idx k, idx n, idx jc, idx pc) {
+  using B = Blocking<T>;
+  // Blocks before jc are full width (NC, a multiple of NR): jc / NC blocks of k * NC values.
+  const idx ncpad = std::min<idx>(B::NC, (n - jc + B::NR - 1) / B::NR * B::NR);
+  return jc * k + pc * ncpad;
+}
+
 template <class T>
 void gemm_impl(const GemmArgs<T>& g) {
   using B = Blocking<T>;
@@ -265,7 +275,12 @@ void gemm_impl(const GemmArgs<T>& g) {
       for (idx pc = 0; pc == 0 || pc < k; pc += B::KC) {
         const idx kc = std::min<idx>(B::KC, k - pc);
         const bool first = pc == 0, last = pc + B::KC >= k;
-        if (kc > 0) pack_b(bp, g, pc, kc, jc, nc);
+        const T* bpan = bp;
+        if (g.packed_b) {  // same block order as pack_b_all: jc blocks outside, kc blocks inside
+          bpan = g.packed_b + packed_offset<T>(k, n, jc, pc);
+        } else if (kc > 0) {
+          pack_b(bp, g, pc, kc, jc, nc);
+        }
         for (idx ic = 0; ic < m; ic += B::MC) {
           const idx mc = std::min<idx>(B::MC, m - ic);
           const T* arows[B::MC + MR];
@@ -285,9 +300,9 @@ void gemm_impl(const GemmArgs<T>& g) {
             for (idx ir = 0; ir < mc; ir += MR) {
               const idx mr = std::min<idx>(MR, mc - ir);
               if (kc > 0 && direct) {
-                micro_kernel<T, true>(kc, nullptr, arows + ir, pstride, bp + jr * kc, tile);
+                micro_kernel<T, true>(kc, nullptr, arows + ir, pstride, bpan + jr * kc, tile);
               } else if (kc > 0) {
-                micro_kernel<T, false>(kc, ap + ir * kc, nullptr, 0, bp + jr * kc, tile);
+                micro_kernel<T, false>(kc, ap + ir * kc, nullptr, 0, bpan + jr * kc, tile);
               } else {
                 std::fill(tile, tile + MR * NR, T(0));
               }
@@ -311,6 +326,34 @@ template <class T>
 void gemm(const GemmArgs<T>& g) {
   gemm_impl<T>(g);
 }
+
+// Size and contents of op(B) packed once for many GEMMs with the same B (a layer's weights are
+// shared by every shard of a batch). Narrow outputs (n <= NR / 4) never read it.
+template <class T>
+idx packed_b_size(idx k, idx n) {
+  using B = Blocking<T>;
+  if (n * 4 <= B::NR || k <= 0) return 0;
+  const idx full = n / B::NC, rest = n % B::NC;
+  return k * (full * B::NC + (rest + B::NR - 1) / B::NR * B::NR);
+}
+
+template <class T>
+void pack_b_all(T* dst, const GemmArgs<T>& g) {
+  using B = Blocking<T>;
+  const idx k = g.k, n = g.n;
+  if (packed_b_size<T>(k, n) == 0) return;
+  for (idx jc = 0; jc < n; jc += B::NC) {
+    const idx nc = std::min<idx>(B::NC, n - jc);
+    for (idx pc = 0; pc < k; pc += B::KC) {
+      const idx kc = std::min<idx>(B::KC, k - pc);
+      pack_b(dst + packed_offset<T>(k, n, jc, pc), g, pc, kc, jc, nc);
+    }
+  }
+}
+template idx packed_b_size<float>(idx, idx);
+template idx packed_b_size<double>(idx, idx);
+template void pack_b_all<float>(float*, const GemmArgs<float>&);
+template void pack_b_all<double>(double*, const GemmArgs<double>&);
 template <class T>
 const char* gemm_description() {
   static const std::string name = "mlp packed " + std::to_string(Blocking<T>::MR) + "x" +

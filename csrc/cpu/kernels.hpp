@@ -23,6 +23,8 @@ struct GemmArgs {
   // Row gather for A (forward/dW of a shuffled batch): when set, row i of A (or column i of A
   // when trans_a) is row a_rows[i] of the stored matrix. Saves copying the batch.
   const idx* a_rows = nullptr;
+  // op(B) already packed by pack_b_all (same k, n, b), or null to pack here.
+  const T* packed_b = nullptr;
   Epi epi = Epi::None;
   Act act = Act::Identity; T alpha = T(0);
   const T* bias = nullptr;              // BiasAct: (n,)
@@ -33,6 +35,9 @@ struct GemmArgs {
 template <class T>
 struct Kernels {
   void (*gemm)(const GemmArgs<T>& g);
+  // op(B) of g packed once (packed_b_size values) for GemmArgs::packed_b.
+  idx (*packed_b_size)(idx k, idx n);
+  void (*pack_b_all)(T* dst, const GemmArgs<T>& g);
   // a (rows x cols) = act(z); softmax row-wise. z may equal a (in place).
   void (*activation_forward)(T* a, const T* z, idx rows, idx cols, Act act, T alpha);
   // dz = da * act'(z, a); softmax: dz = a * (da - sum_j da a) per row. dz may equal da.

@@ -5,6 +5,8 @@
 namespace mlp::cpu::MLP_ISA {
 
 template <class T> void gemm(const GemmArgs<T>&);
+template <class T> idx packed_b_size(idx, idx);
+template <class T> void pack_b_all(T*, const GemmArgs<T>&);
 template <class T> void activation_forward(T*, const T*, idx, idx, Act, T);
 template <class T> void activation_backward(T*, const T*, const T*, const T*, idx, idx, Act, T);
 template <class T> double loss_forward(const T*, const T*, const T*, const T*, idx, idx, LossKind);
@@ -21,6 +23,8 @@ template <class T>
 Kernels<T> make_kernels() {
   Kernels<T> k;
   k.gemm = &gemm<T>;
+  k.packed_b_size = &packed_b_size<T>;
+  k.pack_b_all = &pack_b_all<T>;
   k.activation_forward = &activation_forward<T>;
   k.activation_backward = &activation_backward<T>;
   k.loss_forward = &loss_forward<T>;
