@@ -72,11 +72,13 @@ inline idx below(std::uint64_t& s, idx bound) {
 // Start of part t of n equal parts of [0, total).
 inline idx split(idx total, int t, int n) { return total * t / n; }
 
-// Shards of a batch: a function of its size alone, never of the thread count; a power of two so
-// that 2 or 4 threads get equal shares.
-inline int shards_for(idx batch) {
+// Shards of a batch: a function of the batch size and the network, never of the thread count;
+// a power of two so that 2 or 4 threads get equal shares. Wide networks get fewer, taller shards:
+// each shard's dW GEMM has k = its row count, and the shard buffers summed per batch are P each.
+inline int shards_for(idx batch, idx n_params) {
+  const idx min_rows = std::clamp<idx>(n_params / 2048, kMinRowsPerShard, 128);
   int ns = 1;
-  while (ns * 2 <= kMaxShards && idx(ns * 2) * kMinRowsPerShard <= batch) ns *= 2;
+  while (ns * 2 <= kMaxShards && idx(ns * 2) * min_rows <= batch) ns *= 2;
   return ns;
 }
 
@@ -338,7 +340,7 @@ EpochResult Network<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, 
   std::iota(perm_.begin(), perm_.end(), idx(0));
   if (shuffle)
     for (idx i = n - 1; i > 0; --i) std::swap(perm_[i], perm_[below(rng_, i + 1)]);
-  const int ns = shards_for(batch);
+  const int ns = shards_for(batch, n_params());
   const int nt = choose_threads(ns, train_auto_);
   ensure_work(nt, std::min<idx>((batch + ns - 1) / ns, kMaxChunkRows), ns);
   const idx nb = (n + batch - 1) / batch;
@@ -475,7 +477,7 @@ double Network<T>::loss_and_grad(const T* x, const T* y, const T* sw, idx n, T* 
   MLP_CHECK(n > 0, "loss needs at least one row");
   std::vector<idx> rows(static_cast<std::size_t>(n));
   std::iota(rows.begin(), rows.end(), idx(0));
-  const int ns = shards_for(n);
+  const int ns = shards_for(n, n_params());
   const int nt = choose_threads(ns, grad_auto_);
   const auto t_start = std::chrono::steady_clock::now();
   ensure_work(nt, std::min<idx>((n + ns - 1) / ns, kMaxChunkRows), ns);
