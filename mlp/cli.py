@@ -225,6 +225,9 @@ def train(args: argparse.Namespace) -> int:
         except ImportError:
             raise CliError('--plot needs matplotlib: pip install "mlp[plot]"') from None
 
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(out_dir):  # found out now rather than after the training
+        raise CliError(f"--out {args.out}: the directory {out_dir} does not exist")
     table = Table(args.data)
     y, task = _target(table, args.target, args.task)
     features = [name for name in table.header if name != args.target]
@@ -361,6 +364,8 @@ def predict(args: argparse.Namespace) -> int:
     from .model import Model
 
     model = _load(args.model)
+    if not isinstance(model, Model) and not hasattr(model, "coefs_"):
+        raise CliError(f"{args.model} holds an unfitted {type(model).__name__}; train it first")
     table = Table(args.data)
     X = _feature_matrix(model, table)
     with warnings.catch_warnings():

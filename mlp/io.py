@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 import warnings
 import zipfile
 import zlib
@@ -81,8 +81,13 @@ def save(obj, file) -> None:
         _write(file, meta, state.arrays)
         return
     path = os.fspath(file)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".mlp-", suffix=".tmp", dir=directory)
+    directory, base = os.path.split(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"cannot save to {path!r}: the directory {directory!r} does not "
+                                f"exist")
+    tmp = os.path.join(directory, f".{base}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    # Created like any new file (mode 0o666 less the umask), unlike tempfile's private 0o600.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             _write(f, meta, state.arrays)
@@ -95,15 +100,20 @@ def save(obj, file) -> None:
         raise
 
 
+def _entry(name: str) -> zipfile.ZipInfo:
+    # A fixed timestamp makes the same model give the same bytes; the mode is what unzip applies.
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.external_attr = 0o644 << 16
+    return info
+
+
 def _write(f, meta: bytes, arrays: dict) -> None:
     with zipfile.ZipFile(f, "w") as zf:
-        zf.writestr(zipfile.ZipInfo(_META, date_time=(1980, 1, 1, 0, 0, 0)), meta,
-                    compress_type=zipfile.ZIP_DEFLATED)
+        zf.writestr(_entry(_META), meta, compress_type=zipfile.ZIP_DEFLATED)
         for name, arr in arrays.items():
             data = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes()
             # Stored, not deflated: float weights barely compress, and stored members load faster.
-            zf.writestr(zipfile.ZipInfo(_member(name), date_time=(1980, 1, 1, 0, 0, 0)), data,
-                        compress_type=zipfile.ZIP_STORED)
+            zf.writestr(_entry(_member(name)), data, compress_type=zipfile.ZIP_STORED)
 
 
 def load(file):

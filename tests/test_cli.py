@@ -150,6 +150,9 @@ def test_error_messages(iris_csv, tmp_path, capsys):
     assert "not an mlp model file" in _error(capsys, ["predict", str(binary), str(iris_csv)])
     assert "no such file" in _error(capsys, ["info", str(tmp_path / "none.mlp")])
     assert "is a directory" in _error(capsys, ["info", str(tmp_path)])
+    mlp.MLPRegressor().save(tmp_path / "unfitted.mlp")
+    assert "unfitted MLPRegressor" in _error(capsys, ["predict", str(tmp_path / "unfitted.mlp"),
+                                                      str(iris_csv)])
 
     model = tmp_path / "iris.mlp"
     assert main(["train", str(iris_csv), "--target", "species", "--epochs", "2",
