@@ -399,16 +399,28 @@ def restore(meta, fetch: Fetch, cls=None, *, check_params: bool = True):
     """
     meta = check_header(meta)
     kind = meta["kind"]
+    used = set()
+
+    def recording_fetch(name, dtype, shape):
+        used.add(name)
+        return fetch(name, dtype, shape)
+
     if kind == "Model":
         from .model import Model
 
-        return _restore_model(meta, fetch, cls or Model)
-    from . import sklearn as _sk
+        obj = _restore_model(meta, recording_fetch, cls or Model)
+    else:
+        from . import sklearn as _sk
 
-    base = getattr(_sk, kind)
-    if cls is not None and not issubclass(cls, base):
-        raise ValueError(f"invalid mlp state: it describes a {kind}, not a {cls.__name__}")
-    return _restore_estimator(meta, fetch, cls or base, check_params)
+        base = getattr(_sk, kind)
+        if cls is not None and not issubclass(cls, base):
+            raise ValueError(f"invalid mlp state: it describes a {kind}, not a {cls.__name__}")
+        obj = _restore_estimator(meta, recording_fetch, cls or base, check_params)
+    unused = sorted(set(meta["arrays"]) - used)
+    if unused:
+        raise ValueError(f"invalid mlp state: the 'arrays' table declares {unused[0]!r}, which "
+                         f"the architecture has no use for")
+    return obj
 
 
 # ------------------------------------------------------------------------------------------------
@@ -550,7 +562,8 @@ def _estimator_state(est, kind: str) -> State:
             _declare(arrays, f"intercepts/{i}", np.array(net.bias(i)))
         if d.get("_optimizer_ready"):
             buffers = net.optimizer_state()
-            optimizer = {"kind": "adam" if est.solver == "adam" else "sgd", "step": int(net.step),
+            optimizer = {"kind": "adam" if est.solver == "adam" else "sgd",
+                         "settings": _estimator_optimizer_settings(est), "step": int(net.step),
                          "n_arrays": len(buffers)}
             for j, buf in enumerate(buffers):
                 _declare(arrays, f"optimizer/{j}", buf)
@@ -683,16 +696,29 @@ def _restore_labels(est, fitted: dict, values: dict, n_outputs: int) -> None:
     est._multilabel = multilabel
 
 
+def _estimator_optimizer_settings(est) -> dict:
+    """What _configure_optimizer hands the network, for readers of the file (and a check)."""
+    if est.solver == "adam":
+        return {"beta_1": float(est.beta_1), "beta_2": float(est.beta_2),
+                "epsilon": float(est.epsilon)}
+    return {"momentum": float(est.momentum),
+            "nesterov": bool(est.nesterovs_momentum) and est.momentum > 0}
+
+
 def _restore_estimator_optimizer(est, meta: dict, fetch: Fetch, dtype: str, values: dict) -> None:
     spec = meta["optimizer"]
     if spec is None:
         est._optimizer_ready = False
         return
-    _check_keys(spec, "optimizer", required=("kind", "step", "n_arrays"))
+    _check_keys(spec, "optimizer", required=("kind", "settings", "step", "n_arrays"))
     kind = _check_choice(spec["kind"], "optimizer.kind", ("adam", "sgd"))
     if kind != ("adam" if est.solver == "adam" else "sgd") or est.solver == "lbfgs":
         raise ValueError(f"invalid mlp state: optimizer {kind!r} does not match solver "
                          f"{est.solver!r}")
+    expected_settings = _estimator_optimizer_settings(est)
+    if spec["settings"] != expected_settings:
+        _fail("optimizer.settings", f"{expected_settings!r}, as the hyperparameters give",
+              spec["settings"])
     step = _check_int(spec["step"], "optimizer.step", 0, 2**62)
     est._configure_optimizer()
     n_params = est._net.n_params

@@ -527,6 +527,8 @@ def _set(path, value):
     (("optimizer", "kind"), "sgd", "solver"),
     (("optimizer", "n_arrays"), 1, "n_arrays"),
     (("optimizer", "step"), -3, "step"),
+    (("optimizer", "settings"), {"beta_1": 0.5, "beta_2": 0.999, "epsilon": 1e-8}, "settings"),
+    (("arrays", "coefs/9"), {"dtype": "<f8", "shape": [1]}, "no use for"),
 ])
 def test_inconsistent_fields(saved, path, value, match):
     with pytest.raises(ValueError, match=match):
