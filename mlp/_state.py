@@ -303,10 +303,6 @@ def dict_fetcher(arrays) -> Fetch:
     return fetch
 
 
-def _n_params(sizes) -> int:
-    return sum(i * o + o for i, o in zip(sizes[:-1], sizes[1:]))
-
-
 def _check_sizes(value, where: str) -> list:
     if not isinstance(value, list) or not 2 <= len(value) <= _MAX_LAYERS + 1:
         _fail(where, f"a list of 2 to {_MAX_LAYERS + 1} layer widths", value)
@@ -546,8 +542,8 @@ def _estimator_state(est, kind: str) -> State:
             if name in d:
                 try:
                     fitted[name] = encode(d[name])
-                except _Unencodable:  # e.g. a RandomState over PCG64: re-seeded on the next fit
-                    pass
+                except _Unencodable:  # a RandomState over PCG64: a file re-seeds the next fit
+                    objects[name] = d[name]
         if "_random_state" in fitted:
             fitted["_random_state_is_param"] = d["_random_state"] is params.get("random_state")
         if "classes_" in d:

@@ -37,7 +37,8 @@ def _curves(model):
         history = model.history
         if not history or not history.get("loss"):
             raise ValueError("the model has no training history: call model.fit(...) first")
-        losses = [("training loss", history.get("loss")), ("validation loss", history.get("val_loss"))]
+        losses = [("training loss", history.get("loss")),
+                  ("validation loss", history.get("val_loss"))]
         scores = [("training accuracy", history.get("accuracy")),
                   ("validation accuracy", history.get("val_accuracy"))]
         score_name = "accuracy"

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import mlp
-from mlp import ELU, Dense, LeakyReLU, Layer, Model, ReLU, Sigmoid
+from mlp import ELU, Dense, LeakyReLU, Layer, Model, Sigmoid
 from mlp import io as mlp_io
 
 sklearn = pytest.importorskip("sklearn")
@@ -212,7 +212,8 @@ def test_fitted_attributes_survive(iris):
 def test_hyperparameters_that_json_lacks(iris):
     X, y = iris
     clf = MLPClassifier(hidden_layer_sizes=(5, 4), activation=["tanh", "elu"], max_iter=3,
-                        class_weight={0: 2.0, 1: 1.0, 2: 0.5}, random_state=np.random.RandomState(3),
+                        class_weight={0: 2.0, 1: 1.0, 2: 0.5},
+                        random_state=np.random.RandomState(3),
                         n_threads=1, batch_size=16).fit(X, y)
     loaded = roundtrip(clf)
     params, original = loaded.get_params(), clf.get_params()
