@@ -497,7 +497,7 @@ class Model:
         try:
             state = _state.get_state(self)
         except _state.UnsupportedError:
-            return {"attributes": self.__dict__.copy()}
+            return {"attributes": self.__dict__.copy(), "buffers": self._optimizer_buffers()}
         return {"mlp_state": state.meta, "arrays": state.arrays, "objects": state.objects}
 
     def __setstate__(self, state) -> None:
@@ -505,10 +505,26 @@ class Model:
 
         if "attributes" in state:
             self.__dict__.update(state["attributes"])
+            if self.optimizer is not None:
+                # The Python path keys its buffers by id(param), which unpickling changes.
+                self.optimizer._state = {id(getattr(self.layers[i], part)): buffers
+                                         for (i, part), buffers in state["buffers"].items()}
             return
         restored = _state.restore(state["mlp_state"], _state.dict_fetcher(state["arrays"]))
         self.__dict__.update(restored.__dict__)
         self.__dict__.update(state.get("objects", {}))
+
+    def _optimizer_buffers(self) -> dict:
+        """The Python path's optimizer buffers by (layer index, 'weights' | 'bias')."""
+        found = {}
+        if self.optimizer is not None:
+            for i, layer in enumerate(self.layers):
+                if isinstance(layer, Dense):
+                    for part in ("weights", "bias"):
+                        buffers = self.optimizer._state.get(id(getattr(layer, part)))
+                        if buffers is not None:
+                            found[(i, part)] = buffers
+        return found
 
     def __repr__(self) -> str:
         return f"Model({len(self.layers)} layers, {self.count_params()} params)"
