@@ -70,8 +70,8 @@ def test_train_predict_info(iris_csv, tmp_path):
     assert lines[0] == "prediction" and len(lines) == 151
     assert lines[1:] == list(clf.predict(X))
 
-    done = cli("predict", "iris.mlp", "iris.csv", "--out", "pred.csv", "--proba", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
+    assert main(["predict", str(tmp_path / "iris.mlp"), str(iris_csv),
+                 "--out", str(tmp_path / "pred.csv"), "--proba"]) == 0
     with open(tmp_path / "pred.csv") as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["prediction", "proba_setosa", "proba_versicolor", "proba_virginica"]
