@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 
 import numpy as np
 
@@ -114,13 +115,19 @@ class ProgressBar(Callback):
             tqdm = None
         self._bar = tqdm(total=total, file=out, unit="epoch") if tqdm is not None else None
         self._total, self._out = total, out
+        self._last_draw = 0.0
 
     def on_epoch_end(self, estimator, epoch, logs):
         shown = {k: logs[k] for k in ("loss", "val_loss", "val_score") if logs.get(k) is not None}
         if self._bar is not None:
-            self._bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()})
+            # refresh=False: tqdm redraws at its own pace (mininterval), not on every epoch
+            self._bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
             self._bar.update(1)
         else:
+            now = time.monotonic()
+            if now - self._last_draw < 0.1 and epoch + 1 != self._total:
+                return False  # at most ten lines a second, however short the epochs
+            self._last_draw = now
             figures = " ".join(f"{k}={v:.4g}" for k, v in shown.items())
             of = f"/{self._total}" if self._total else ""
             self._out.write(f"\repoch {epoch + 1}{of} {figures}   ")
