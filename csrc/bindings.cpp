@@ -94,6 +94,24 @@ double weight_sum(const void* w, bool is_f32, idx n) {
   return s;
 }
 
+// Checked arguments of the loss kernels: z, a, y (n, c) and optional weights (n) of one dtype.
+template <class T>
+struct LossInputs {
+  const T *z, *a, *y, *w;
+  idx n, c;
+  double wsum;
+  LossInputs(const py::array& z_, const py::array& a_, const py::array& y_, const py::object& sw) {
+    z = ptr<T>(z_, "z", 2);
+    n = z_.shape(0);
+    c = z_.shape(1);
+    a = ptr<T>(a_, "a", 2, n, c);
+    y = ptr<T>(y_, "y", 2, n, c);
+    w = opt_ptr<T>(sw, "sample_weight", n);
+    wsum = weight_sum(w, sizeof(T) == 4, n);
+    if (!(wsum > 0)) throw py::value_error("sample_weight: must sum to a positive number");
+  }
+};
+
 // The Python-facing network: one of Network<float> / Network<double>.
 struct PyNetwork {
   std::unique_ptr<mlp::Network<float>> f;
@@ -256,14 +274,8 @@ PYBIND11_MODULE(_core, m) {
                            const py::object& sw, double scale) {
     return by_dtype(z, "z", [&](auto tag) -> double {
       using T = decltype(tag);
-      const T* pz = ptr<T>(z, "z", 2);
-      const idx n = z.shape(0), c = z.shape(1);
-      const T* pa = ptr<T>(a, "a", 2, n, c);
-      const T* py_ = ptr<T>(y, "y", 2, n, c);
-      const T* pw = opt_ptr<T>(sw, "sample_weight", n);
-      const double wsum = weight_sum(pw, sizeof(T) == 4, n);
-      if (!(wsum > 0)) throw py::value_error("sample_weight: must sum to a positive number");
-      return scale * mlp::cpu::kernels<T>().loss_forward(pz, pa, py_, pw, n, c, to_loss(loss)) / wsum;
+      const LossInputs<T> in(z, a, y, sw);
+      return scale * mlp::cpu::kernels<T>().loss_forward(in.z, in.a, in.y, in.w, in.n, in.c, to_loss(loss)) / in.wsum;
     });
   }, py::arg("z"), py::arg("a"), py::arg("y"), py::arg("loss"), py::arg("sample_weight"), py::arg("scale"));
 
@@ -271,18 +283,12 @@ PYBIND11_MODULE(_core, m) {
                             double alpha, const py::object& sw, double scale) {
     return by_dtype(z, "z", [&](auto tag) -> py::object {
       using T = decltype(tag);
-      const T* pz = ptr<T>(z, "z", 2);
-      const idx n = z.shape(0), c = z.shape(1);
-      const T* pa = ptr<T>(a, "a", 2, n, c);
-      const T* py_ = ptr<T>(y, "y", 2, n, c);
-      const T* pw = opt_ptr<T>(sw, "sample_weight", n);
-      const double wsum = weight_sum(pw, sizeof(T) == 4, n);
-      if (!(wsum > 0)) throw py::value_error("sample_weight: must sum to a positive number");
+      const LossInputs<T> in(z, a, y, sw);
       if (to_loss(loss) == LossKind::Mse && to_act(act) == Act::Softmax)
         throw py::value_error("act: softmax goes only with categorical cross-entropy, not with mse");
-      auto dz = empty<T>(n, c);
-      mlp::cpu::kernels<T>().loss_backward(dz.mutable_data(), pz, pa, py_, pw, n, c, to_loss(loss), to_act(act),
-                                           T(alpha), T(scale / wsum));
+      auto dz = empty<T>(in.n, in.c);
+      mlp::cpu::kernels<T>().loss_backward(dz.mutable_data(), in.z, in.a, in.y, in.w, in.n, in.c, to_loss(loss),
+                                           to_act(act), T(alpha), T(scale / in.wsum));
       return std::move(dz);
     });
   }, py::arg("z"), py::arg("a"), py::arg("y"), py::arg("loss"), py::arg("act"), py::arg("alpha"),

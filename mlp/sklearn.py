@@ -30,10 +30,15 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, colu
 
 from . import _core
 from ._registry import get_activation
+from ._validation import as_float, check_allocation, check_network_size
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 _STOCHASTIC = ("sgd", "adam")
+
+
+class _LbfgsDiverged(Exception):
+    """Raised inside L-BFGS's objective when the loss is not finite, to stop the fit at once."""
 
 
 def _resolve_device(device):
@@ -161,11 +166,13 @@ class _BaseMLP(BaseEstimator):
     # ---------------------------------------------------------------- data -------------------
     def _dense(self, X):
         if sparse.issparse(X):
+            check_allocation(X.shape[0] * X.shape[1] * X.dtype.itemsize,
+                             f"X as a dense array of shape {X.shape}")
             X = X.toarray()
         return np.ascontiguousarray(X)
 
-    def _as_net_dtype(self, X):
-        return np.ascontiguousarray(X, dtype=self._net.dtype)
+    def _as_net_dtype(self, X, name="X"):
+        return as_float(X, self._net.dtype, name)
 
     # ---------------------------------------------------------------- network ----------------
     def _build_network(self, n_features, n_outputs, dtype):
@@ -173,6 +180,7 @@ class _BaseMLP(BaseEstimator):
         acts = self._hidden_activations(len(hidden))
         out_kind, loss_kind, scale = self._output_spec(n_outputs)
         sizes = [n_features] + hidden + [n_outputs]
+        check_network_size(sizes, dtype, "the network")
         kinds = [k for _, k, _ in acts] + [out_kind]
         alphas = [a for _, _, a in acts] + [0.0]
         net = _core.Network(sizes, [int(k) for k in kinds], alphas, int(loss_kind), scale, np.dtype(dtype).name)
@@ -328,14 +336,21 @@ class _BaseMLP(BaseEstimator):
                 raise ValueError(f"y: expected {self.n_outputs_} outputs as in the previous fit, got {Y.shape[1]}")
         self._device = device
         X = self._as_net_dtype(X)
-        Y = np.ascontiguousarray(Y, dtype=self._net.dtype)
+        Y = as_float(Y, self._net.dtype, "y")
         if sample_weight is not None:
-            sample_weight = np.ascontiguousarray(sample_weight, dtype=self._net.dtype)
+            sample_weight = as_float(sample_weight, self._net.dtype, "sample_weight")
         if self.solver == "lbfgs":
             self._fit_lbfgs(X, Y, sample_weight, eval_set)
         else:
             self._fit_stochastic(X, Y, y, sample_weight, incremental, eval_set)
         return self
+
+    def _check_solver(self):
+        # partial_fit exists only for the stochastic solvers, as in scikit-learn.
+        if self.solver not in _STOCHASTIC:
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. "
+                                 f"{self.solver} is not stochastic.")
+        return True
 
     def _sample_weight(self, X, y, sample_weight):
         if sample_weight is not None:
@@ -353,19 +368,26 @@ class _BaseMLP(BaseEstimator):
         X_val = Y_val = y_val = None
         if eval_set is not None:
             X_val, y_val = self._check_eval_set(eval_set)
-            Y_val = np.ascontiguousarray(self._encode_targets(y_val, incremental=True), dtype=net.dtype)
+            Y_val = as_float(self._encode_targets(y_val, incremental=True), net.dtype, "eval_set y_val")
         offset = self._loss_offset(Y, sample_weight)
         callbacks = self._begin_callbacks()
         start = time.perf_counter()
+        # The last accepted iterate: a non-finite loss stops the fit there (see _LbfgsDiverged).
+        last = {"x": net.params.astype(np.float64), "loss": math.nan, "nit": 0}
 
         def fun(p):
-            net.params[...] = p
+            with np.errstate(over="ignore", invalid="ignore"):  # a float32 overflow is caught below
+                net.params[...] = p
             loss, grad = net.loss_and_grad(X, Y, sample_weight)
+            if not (math.isfinite(loss) and np.isfinite(grad).all()):
+                raise _LbfgsDiverged
             return loss + offset, grad.astype(np.float64)
 
         def iteration_end(intermediate_result):
             # One L-BFGS iteration is this solver's epoch: history_, eval_set and callbacks follow it.
             net.params[...] = intermediate_result.x
+            last.update(x=intermediate_result.x.copy(), loss=float(intermediate_result.fun),
+                        nit=last["nit"] + 1)
             val_loss, val_score = self._validate(X_val, Y_val, y_val, None)
             self._record(float(intermediate_result.fun), val_loss, val_score, None,
                          time.perf_counter() - start)
@@ -377,11 +399,20 @@ class _BaseMLP(BaseEstimator):
                            callback=iteration_end,
                            options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
             net.params[...] = res.x
+        except _LbfgsDiverged:
+            net.params[...] = last["x"]
+            res = None
         finally:
             self._end_callbacks(callbacks)  # after res.x: EarlyStopping may restore its best weights
+        self.t_ = getattr(self, "t_", 0)
+        if res is None:
+            self.n_iter_, self.loss_ = last["nit"], last["loss"]
+            warnings.warn(
+                "The training loss became non-finite (diverged); L-BFGS stopped and the weights of "
+                "its last finite iteration are kept. Scale the data or raise alpha.", RuntimeWarning)
+            return
         self.n_iter_ = int(res.nit)
         self.loss_ = float(res.fun)
-        self.t_ = getattr(self, "t_", 0)
         if self.verbose:
             print(f"L-BFGS-B: {res.message} after {self.n_iter_} iterations, loss = {self.loss_:.8f}")
         if res.status == 1:
@@ -453,7 +484,7 @@ class _BaseMLP(BaseEstimator):
             if sample_weight is not None:
                 sample_weight = np.ascontiguousarray(sample_weight)
         if X_val is not None:
-            Y_val = np.ascontiguousarray(self._encode_targets(y_val, incremental=True), dtype=net.dtype)
+            Y_val = as_float(self._encode_targets(y_val, incremental=True), net.dtype, "eval_set y_val")
         n = X.shape[0]
         batch = self._batch_size(n)
         net.set_seed(int(self._random_state.randint(0, 2**62, dtype=np.int64)))
@@ -541,8 +572,11 @@ class _BaseMLP(BaseEstimator):
         X_val, y_val = eval_set
         X_val = validate_data(self, X_val, accept_sparse=["csr", "csc", "coo"],
                               dtype=(np.float64, np.float32), reset=False)
-        X_val = self._as_net_dtype(self._dense(X_val))
+        X_val = self._as_net_dtype(self._dense(X_val), "eval_set X_val")
         y_val = np.asarray(y_val)
+        if y_val.ndim == 0:
+            raise ValueError(f"eval_set: y_val must be an array of {X_val.shape[0]} targets, "
+                             f"got {type(eval_set[1]).__name__}")
         if y_val.shape[0] != X_val.shape[0]:
             raise ValueError(f"eval_set: X_val has {X_val.shape[0]} rows but y_val has {y_val.shape[0]}")
         if X_val.shape[0] < 1:
@@ -699,13 +733,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False, eval_set=eval_set)
 
-    def _check_solver(self):
-        if self.solver not in _STOCHASTIC:
-            raise AttributeError(f"partial_fit is only available for stochastic optimizers. "
-                                 f"{self.solver} is not stochastic.")
-        return True
-
-    @available_if(_check_solver)
+    @available_if(lambda self: self._check_solver())
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Update the model with a single epoch over X, y.
 
@@ -847,13 +875,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False, eval_set=eval_set)
 
-    def _check_solver(self):
-        if self.solver not in _STOCHASTIC:
-            raise AttributeError(f"partial_fit is only available for stochastic optimizers. "
-                                 f"{self.solver} is not stochastic.")
-        return True
-
-    @available_if(_check_solver)
+    @available_if(lambda self: self._check_solver())
     def partial_fit(self, X, y, sample_weight=None):
         """Update the model with a single epoch over X, y.
 
