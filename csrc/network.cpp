@@ -34,6 +34,7 @@ int max_threads() {
 namespace {
 
 constexpr idx kMaxChunkRows = 2048;  // rows a thread pushes through the layers at once
+constexpr idx kMaxChunkValues = idx(1) << 24;  // values in one scratch buffer (rows x widest layer)
 constexpr idx kMinRowsPerShard = 32;
 constexpr int kMaxShards = 16;       // also the most threads one fit can use
 constexpr int kParamBlocks = 64;     // fixed blocks of the parameters for reduction and update
@@ -71,6 +72,15 @@ inline idx below(std::uint64_t& s, idx bound) {
 
 // Start of part t of n equal parts of [0, total).
 inline idx split(idx total, int t, int n) { return total * t / n; }
+
+// Rows per chunk for layers at most max_width wide: `wanted`, but few enough that one scratch
+// buffer stays within kMaxChunkValues, so a very wide layer (millions of units) cannot make the
+// per-thread buffers outgrow memory. The chunking of a shard changes how its gradient is summed,
+// so it depends on the batch and the widths only: never on the thread count, nor on how large
+// an earlier call left a thread's buffers.
+inline idx chunk_rows(idx wanted, idx max_width) {
+  return std::max<idx>(1, std::min(wanted, std::max<idx>(8, kMaxChunkValues / max_width)));
+}
 
 // Shards of a batch: a function of the batch size and the network, never of the thread count;
 // a power of two so that 2 or 4 threads get equal shares. Wide networks get fewer, taller shards:
@@ -209,14 +219,21 @@ void Network<T>::ensure_work(int nt, idx cap, int shards) {
 }
 
 template <class T>
+idx Network<T>::chunk_for(idx shard_rows) const {
+  idx maxw = 1;
+  for (idx l = 1; l <= n_layers(); ++l) maxw = std::max(maxw, sizes_[l]);
+  return chunk_rows(std::min(shard_rows, kMaxChunkRows), maxw);
+}
+
+template <class T>
 double Network<T>::accumulate(Work& w, T* grad, const T* x, const T* y, const T* sw, const idx* rows,
-                              idx count, T coef) {
+                              idx count, idx chunk, T coef) {
   const cpu::Kernels<T>& k = cpu::kernels<T>();
   const idx L = n_layers();
   const idx out = sizes_[L];
   double loss = 0.0;
-  for (idx c0 = 0; c0 < count; c0 += w.cap) {
-    const idx cnt = std::min<idx>(w.cap, count - c0);
+  for (idx c0 = 0; c0 < count; c0 += chunk) {
+    const idx cnt = std::min<idx>(chunk, count - c0);
     const idx* r = rows + c0;
     for (idx l = 0; l < L; ++l) {
       const T* in = l == 0 ? x : w.a[l - 1].data();
@@ -342,7 +359,8 @@ EpochResult Network<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, 
     for (idx i = n - 1; i > 0; --i) std::swap(perm_[i], perm_[below(rng_, i + 1)]);
   const int ns = shards_for(batch, n_params());
   const int nt = choose_threads(ns, train_auto_);
-  ensure_work(nt, std::min<idx>((batch + ns - 1) / ns, kMaxChunkRows), ns);
+  const idx chunk = chunk_for((batch + ns - 1) / ns + 7);  // + 7: shards start on 8-row boundaries
+  ensure_work(nt, chunk, ns);
   const idx nb = (n + batch - 1) / batch;
   std::vector<double> loss_slot(std::size_t(ns), 0.0), pen_slot(std::size_t(kParamBlocks), 0.0);
   std::vector<char> finite_slot(std::size_t(kParamBlocks), 1);
@@ -372,7 +390,7 @@ EpochResult Network<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, 
       for (int sh = tid; sh < ns; sh += nthr) {
         const idx r0 = shard_start(rb, sh, ns), r1 = shard_start(rb, sh + 1, ns);
         loss_slot[sh] = r1 > r0 ? accumulate(work_[tid], shard_grad_[sh].data(), x, y, sw, perm + s + r0,
-                                             r1 - r0, coef)
+                                             r1 - r0, chunk, coef)
                                 : 0.0;
       }
       barrier();
@@ -436,11 +454,11 @@ template <class T>
 void Network<T>::predict(T* out, const T* x, idx n) {
   if (n <= 0) return;
   const idx L = n_layers();
-  constexpr idx chunk = 256;
-  const idx nchunks = (n + chunk - 1) / chunk;
-  const int nt = int(std::min<idx>(threads_for(kMaxShards), nchunks));
   idx maxw = 1;
   for (idx l = 1; l < L; ++l) maxw = std::max(maxw, sizes_[l]);
+  const idx chunk = chunk_rows(256, maxw);
+  const idx nchunks = (n + chunk - 1) / chunk;
+  const int nt = int(std::min<idx>(threads_for(kMaxShards), nchunks));
   // Local packed weights: predict may run from several Python threads at once on one network.
   std::vector<std::vector<T>> packed(static_cast<std::size_t>(L)), unused(static_cast<std::size_t>(L));
   for (idx l = 0; l < L; ++l) {
@@ -480,7 +498,8 @@ double Network<T>::loss_and_grad(const T* x, const T* y, const T* sw, idx n, T* 
   const int ns = shards_for(n, n_params());
   const int nt = choose_threads(ns, grad_auto_);
   const auto t_start = std::chrono::steady_clock::now();
-  ensure_work(nt, std::min<idx>((n + ns - 1) / ns, kMaxChunkRows), ns);
+  const idx chunk = chunk_for((n + ns - 1) / ns + 7);
+  ensure_work(nt, chunk, ns);
   double wsum = double(n);
   if (sw) {
     wsum = 0.0;
@@ -504,7 +523,7 @@ double Network<T>::loss_and_grad(const T* x, const T* y, const T* sw, idx n, T* 
     for (int sh = tid; sh < ns; sh += nthr) {
       const idx r0 = shard_start(n, sh, ns), r1 = shard_start(n, sh + 1, ns);
       loss_slot[sh] = r1 > r0 ? accumulate(work_[tid], shard_grad_[sh].data(), x, y, sw, rows.data() + r0,
-                                           r1 - r0, coef)
+                                           r1 - r0, chunk, coef)
                               : 0.0;
     }
     barrier();

@@ -80,10 +80,13 @@ class Network {
   // n_threads > 0: that many (at most one per shard); 0: auto mode.
   int choose_threads(int shards, AutoThreads& auto_threads) const;
   void ensure_work(int nt, idx cap, int shards);
-  // Forward and backward for rows idx[0:count] of (x, y, sw); the gradient goes to grad (n_params).
-  // coef = loss_scale / batch weight sum. Returns the unscaled weighted loss sum of these rows.
+  // Rows per chunk for shards of up to shard_rows rows (see chunk_rows in network.cpp).
+  idx chunk_for(idx shard_rows) const;
+  // Forward and backward for rows idx[0:count] of (x, y, sw), `chunk` rows at a time (w.cap >= chunk);
+  // the gradient goes to grad (n_params). coef = loss_scale / batch weight sum. Returns the
+  // unscaled weighted loss sum of these rows.
   double accumulate(Work& w, T* grad, const T* x, const T* y, const T* sw, const idx* rows, idx count,
-                    T coef);
+                    idx chunk, T coef);
   std::pair<idx, idx> block(int b) const;
   double reduce_and_step(int b, const int* ids, int n_ids, double lr, double l2_eff, bool update,
                          T* grad_out, bool* finite);
