@@ -8,9 +8,14 @@
 #include <pybind11/stl.h>
 
 #include <cmath>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#endif
 
 #include "cpu/dense.hpp"
 #include "cpu/kernels.hpp"
@@ -120,6 +125,29 @@ struct PyNetwork {
   auto visit(F&& fn) { return f ? fn(*f) : fn(*d); }
   std::string dtype() const { return f ? "float32" : "float64"; }
 };
+
+// Bytes of physical memory, or 0 where the OS does not say.
+double physical_memory() {
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page > 0) return double(pages) * double(page);
+#endif
+  return 0.0;
+}
+
+// mlp/_validation.py's check_network_size refuses a network that could never fit in memory;
+// this backstop refuses one whose parameters alone exceed it, before anything is allocated.
+void check_network_memory(const std::vector<idx>& sizes, double value_bytes) {
+  double n = 0.0;
+  for (std::size_t i = 0; i + 1 < sizes.size(); ++i) n += double(sizes[i]) * double(sizes[i + 1]) + double(sizes[i + 1]);
+  const double limit = physical_memory();
+  if (limit > 0 && n * value_bytes > limit) {
+    char msg[160];
+    std::snprintf(msg, sizeof msg, "sizes: the network's %.4g parameters need %.4g GiB, more than this machine's %.4g GiB",
+                  n, n * value_bytes / double(1 << 30), limit / double(1 << 30));
+    throw py::value_error(msg);
+  }
+}
 
 bool check_signals() {
   py::gil_scoped_acquire gil;
@@ -334,6 +362,9 @@ PYBIND11_MODULE(_core, m) {
                        double loss_scale, const std::string& dtype) {
              std::vector<Act> a;
              for (int x : acts) a.push_back(to_act(x));
+             for (idx s : sizes)  // the constructor checks the range too; this keeps the sums below exact
+               if (s < 1 || s > (idx(1) << 31)) throw py::value_error("sizes: layer widths must be in [1, 2^31]");
+             check_network_memory(sizes, dtype == "float32" ? 4.0 : 8.0);
              auto net = std::make_unique<PyNetwork>();
              if (dtype == "float32")
                net->f = std::make_unique<mlp::Network<float>>(sizes, a, alphas, to_loss(loss), loss_scale);

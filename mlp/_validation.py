@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 
 import numpy as np
 
 FLOAT_DTYPES = ("float32", "float64")
+
+# The widest layer the core accepts (csrc/network.cpp checks the same bound).
+MAX_WIDTH = 2**31
 
 
 def check_dtype(dtype, name: str = "dtype") -> np.dtype:
@@ -100,6 +104,8 @@ def check_array(a, name: str, *, dtype="float32", ndim: int = 2, n_columns: int 
         # An object array may still hold plain numbers (e.g. a mixed pandas frame).
         try:
             arr = arr.astype(np.float64)
+        except OverflowError:  # a Python int beyond float64's range
+            raise ValueError(f"{name} holds values too large for float64") from None
         except (ValueError, TypeError):
             raise TypeError(f"{name} must hold numbers, got non-numeric values of dtype object") from None
     elif kind not in "biuf":
@@ -118,14 +124,95 @@ def check_array(a, name: str, *, dtype="float32", ndim: int = 2, n_columns: int 
 
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinity; every value must be finite")
-    # Casting float64 (or a big integer) to float32 can overflow to inf; numpy warns about it, and
-    # the warning would surface as an error under pytest's settings, so it is silenced here and
-    # the result is checked instead.
+    return as_float(arr, dtype, name)
+
+
+def as_float(arr: np.ndarray, dtype, name: str) -> np.ndarray:
+    """Convert a real array to a C-contiguous array of `dtype` that is no less finite.
+
+    Casting float64 (or long double) to float32 overflows to inf for values beyond 3.4e38; numpy
+    only warns about it (and the warning is an error under the test settings), so the cast runs
+    silently here and a finite value that became infinite raises instead.
+
+    Raises
+    ------
+    ValueError
+        If a finite value of `arr` does not fit in `dtype`.
+    """
+    dtype = np.dtype(dtype)
     with np.errstate(over="ignore", invalid="ignore"):
         out = np.ascontiguousarray(arr, dtype=dtype)
-    if arr.dtype.kind == "f" and out.itemsize < arr.itemsize and not np.isfinite(out).all():
+    if arr.dtype.kind == "f" and out.itemsize < arr.itemsize and not np.isfinite(out).all() \
+            and np.isfinite(arr[~np.isfinite(out)]).any():
         raise ValueError(f"{name} holds values too large for {dtype.name}")
     return out
+
+
+def physical_memory() -> int | None:
+    """The machine's physical memory in bytes, or None where the OS does not say."""
+    try:
+        size = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX
+        return None
+    return size if size > 0 else None
+
+
+def _bytes(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"  # pragma: no cover
+
+
+def check_allocation(n_bytes: int, what: str) -> None:
+    """Refuse, before allocating, an array that could never fit in this machine's memory.
+
+    A huge size would otherwise end in a MemoryError (or, where the OS overcommits memory, in the
+    process being killed while the array is filled) instead of an error naming the argument.
+
+    Raises
+    ------
+    ValueError
+        If `n_bytes` exceeds the physical memory.
+    """
+    limit = physical_memory()
+    if limit is not None and n_bytes > limit:
+        raise ValueError(f"{what} would need {_bytes(n_bytes)}, more than this machine's "
+                         f"{_bytes(limit)} of memory")
+
+
+def check_width(value, name: str) -> int:
+    """A layer width: an integer in [1, 2**31] (`check_positive_int` plus the core's bound)."""
+    value = check_positive_int(value, name)
+    if value > MAX_WIDTH:
+        raise ValueError(f"{name} must be at most 2**31 = {MAX_WIDTH}, got {value}")
+    return value
+
+
+def check_network_size(sizes, dtype, what: str = "the network") -> int:
+    """Check the widths [in, h1, ..., out] and that training such a network fits in memory.
+
+    Training holds the parameters about four times over (weights, gradient, and Adam's two
+    moment buffers), so that is what is compared with the physical memory.
+
+    Returns
+    -------
+    int
+        The number of parameters (weights and biases).
+
+    Raises
+    ------
+    ValueError
+        If a width is outside [1, 2**31], or the network could never fit in memory.
+    """
+    for i, size in enumerate(sizes):
+        check_width(size, f"{what}'s layer width {i}")
+    n_params = sum(int(a) * int(b) + int(b) for a, b in zip(sizes[:-1], sizes[1:]))
+    shown = " -> ".join(str(int(s)) for s in sizes)
+    check_allocation(4 * n_params * np.dtype(dtype).itemsize,
+                     f"training {what} {shown} ({n_params:,} parameters)")
+    return n_params
 
 
 def check_X_y(x, y, *, dtype="float32", n_features: int | None = None, n_outputs: int | None = None,

@@ -13,8 +13,8 @@ import numpy as np
 
 from . import _core
 from ._registry import activation_name, get_activation
-from ._validation import check_array, check_learning_rate, check_non_negative_float, \
-    check_positive_int, check_seed
+from ._validation import as_float, check_allocation, check_array, check_learning_rate, \
+    check_non_negative_float, check_seed, check_width
 
 # Activations that zero or flatten half the axis get He initialisation (their variance halves);
 # the smooth symmetric ones get Glorot.
@@ -42,7 +42,7 @@ def _as_batch(a, name: str, dtype=None) -> tuple[np.ndarray, bool]:
                          f"got shape {arr.shape}")
     if arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape})")
-    return np.ascontiguousarray(arr, dtype=dtype), one_sample
+    return as_float(arr, dtype, name), one_sample
 
 
 def _as_error(output_error, output: np.ndarray | None, layer: Layer) -> np.ndarray:
@@ -373,7 +373,8 @@ class Dense(Layer):
     Raises
     ------
     TypeError, ValueError
-        If a size is not a positive integer, or the activation is unknown.
+        If a size is not an integer in [1, 2**31], the weights could never fit in this machine's
+        memory, or the activation is unknown.
 
     Examples
     --------
@@ -386,8 +387,8 @@ class Dense(Layer):
     def __init__(self, output_size: int, input_size: int | None = None, activation=None,
                  seed: int | None = None) -> None:
         super().__init__()
-        self.output_size = check_positive_int(output_size, "output_size")
-        self.input_size = None if input_size is None else check_positive_int(input_size, "input_size")
+        self.output_size = check_width(output_size, "output_size")
+        self.input_size = None if input_size is None else check_width(input_size, "input_size")
         self.activation = _resolve_activation(activation)
         self.seed = check_seed(seed)
         self._weights = None
@@ -428,11 +429,14 @@ class Dense(Layer):
         Raises
         ------
         ValueError
-            If the input size is not known yet.
+            If the input size is not known yet, or the weights could never fit in memory.
         """
         if self.input_size is None:
             raise ValueError("input_size is not known yet; give it, or chain the layer first")
         fan_in, fan_out = self.input_size, self.output_size
+        # The draw below is float64: 8 bytes per weight before the float32 copy.
+        check_allocation(8 * (fan_in + 1) * fan_out,
+                         f"the weights of Dense(output_size={fan_out}, input_size={fan_in})")
         uniform = np.random.uniform if self.seed is None else np.random.default_rng(self.seed).uniform
         kind = self.activation.kind
         if kind in _HE_KINDS:

@@ -17,7 +17,7 @@ from ._progress import ProgressBar
 from ._python_path import PythonTrainer, _plain_dense
 from ._registry import activation_name
 from ._validation import check_array, check_bool, check_dtype, check_learning_rate, \
-    check_positive_int, check_seed, check_X_y
+    check_network_size, check_positive_int, check_seed, check_X_y
 from .layers import Activation, Dense, Layer, output_size_of
 from .losses import Loss
 from .optimizers import get_optimizer
@@ -197,6 +197,7 @@ class Model:
     def _build_network(self, stages, loss: Loss, optimizer, dtype: np.dtype) -> None:
         denses = [dense for dense, _, _ in stages]
         sizes = [denses[0].input_size] + [dense.output_size for dense in denses]
+        check_network_size(sizes, dtype, "the model")
         net = _core.Network(sizes, [kind for _, kind, _ in stages],
                             [float(alpha) for _, _, alpha in stages], loss.kind,
                             loss.scale(sizes[-1]), dtype.name)
