@@ -37,6 +37,15 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 _STOCHASTIC = ("sgd", "adam")
 
 
+def _validate_data(estimator, *args, **kwargs):
+    """scikit-learn's validate_data, with the OverflowError it lets through (an object array
+    holding a Python int beyond float64) turned into the ValueError any other bad value gives."""
+    try:
+        return validate_data(estimator, *args, **kwargs)
+    except OverflowError as exc:
+        raise ValueError(f"the data holds values too large for float64 ({exc})") from None
+
+
 class _LbfgsDiverged(Exception):
     """Raised inside L-BFGS's objective when the loss is not finite, to stop the fit at once."""
 
@@ -319,7 +328,7 @@ class _BaseMLP(BaseEstimator):
         device = _resolve_device(self.device)
         first_call = not hasattr(self, "coefs_")
         reset = first_call or not (self.warm_start or incremental)
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc", "coo"], dtype=(np.float64, np.float32),
+        X, y = _validate_data(self, X, y, accept_sparse=["csr", "csc", "coo"], dtype=(np.float64, np.float32),
                              multi_output=True, y_numeric=not is_classifier(self), reset=reset)
         if is_classifier(self) and y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
@@ -570,7 +579,7 @@ class _BaseMLP(BaseEstimator):
         if not isinstance(eval_set, (tuple, list)) or len(eval_set) != 2:
             raise TypeError("eval_set must be a tuple (X_val, y_val)")
         X_val, y_val = eval_set
-        X_val = validate_data(self, X_val, accept_sparse=["csr", "csc", "coo"],
+        X_val = _validate_data(self, X_val, accept_sparse=["csr", "csc", "coo"],
                               dtype=(np.float64, np.float32), reset=False)
         X_val = self._as_net_dtype(self._dense(X_val), "eval_set X_val")
         y_val = np.asarray(y_val)
@@ -587,7 +596,7 @@ class _BaseMLP(BaseEstimator):
     def _forward(self, X):
         check_is_fitted(self, "coefs_")
         self._sync_network()
-        X = validate_data(self, X, accept_sparse=["csr", "csc", "coo"], dtype=(np.float64, np.float32),
+        X = _validate_data(self, X, accept_sparse=["csr", "csc", "coo"], dtype=(np.float64, np.float32),
                           reset=False)
         return self._net.predict(self._as_net_dtype(self._dense(X)))
 
