@@ -19,111 +19,70 @@
 
 #include "cpu/dense.hpp"
 #include "cpu/kernels.hpp"
+#include "cuda/api.hpp"
 #include "network.hpp"
+#include "py_arrays.hpp"
 
 namespace py = pybind11;
 using mlp::Act;
 using mlp::idx;
 using mlp::LossKind;
+using namespace mlp::pyarg;
+
+namespace mlp {
+void bind_cuda(py::module_& m);  // bindings_cuda.cpp
+}
 
 namespace {
 
-// Float type of an array: 4 or 8, else TypeError naming the argument.
-int float_size(const py::array& a, const char* name) {
-  const char k = a.dtype().kind();
-  if (k != 'f' || (a.itemsize() != 4 && a.itemsize() != 8))
-    throw py::type_error(std::string(name) + ": expected a float32 or float64 array, got dtype " +
-                         std::string(py::str(a.dtype())));
-  return int(a.itemsize());
-}
-
-// Checked pointer into a C-contiguous array of T with the given ndim (and shape where >= 0).
-template <class T>
-T* ptr(const py::array& a, const char* name, int ndim, idx d0 = -1, idx d1 = -1);
-
-// As ptr, for arrays written in place.
-template <class T>
-T* out_ptr(const py::array& a, const char* name, int ndim, idx d0 = -1) {
-  T* p = ptr<T>(a, name, ndim, d0);
-  if (!a.writeable()) throw py::value_error(std::string(name) + ": expected a writeable array (it is updated in place)");
-  return p;
-}
-
-template <class T>
-T* ptr(const py::array& a, const char* name, int ndim, idx d0, idx d1) {
-  if (a.dtype().kind() != 'f' || a.itemsize() != sizeof(T))
-    throw py::type_error(std::string(name) + ": expected dtype " + (sizeof(T) == 4 ? "float32" : "float64") +
-                         " like the other arrays, got " + std::string(py::str(a.dtype())));
-  if (a.ndim() != ndim)
-    throw py::value_error(std::string(name) + ": expected a " + std::to_string(ndim) + "-D array, got " +
-                          std::to_string(a.ndim()) + "-D");
-  if (!(a.flags() & py::array::c_style))
-    throw py::value_error(std::string(name) + ": expected a C-contiguous array");
-  if (d0 >= 0 && a.shape(0) != d0)
-    throw py::value_error(std::string(name) + ": expected " + std::to_string(d0) + " rows, got " +
-                          std::to_string(a.shape(0)));
-  if (ndim > 1 && d1 >= 0 && a.shape(1) != d1)
-    throw py::value_error(std::string(name) + ": expected " + std::to_string(d1) + " columns, got " +
-                          std::to_string(a.shape(1)));
-  return static_cast<T*>(const_cast<void*>(a.data()));
-}
-
-template <class T>
-const T* opt_ptr(const py::object& o, const char* name, idx n) {
-  if (o.is_none()) return nullptr;
-  return ptr<T>(o.cast<py::array>(), name, 1, n);
-}
-
-template <class T>
-py::array_t<T> empty(idx r, idx c) { return py::array_t<T>({r, c}); }
-
-Act to_act(int a) {
-  if (!mlp::act_valid(a)) throw py::value_error("act: unknown activation code " + std::to_string(a));
-  return Act(a);
-}
-LossKind to_loss(int l) {
-  if (!mlp::loss_valid(l)) throw py::value_error("loss: unknown loss code " + std::to_string(l));
-  return LossKind(l);
-}
-
-// Calls f(T{}) with T the float type of array a.
-template <class F>
-auto by_dtype(const py::array& a, const char* name, F&& f) {
-  return float_size(a, name) == 4 ? f(float{}) : f(double{});
-}
-
-double weight_sum(const void* w, bool is_f32, idx n) {
-  if (!w) return double(n);
-  double s = 0.0;
-  for (idx i = 0; i < n; ++i) s += is_f32 ? double(static_cast<const float*>(w)[i]) : static_cast<const double*>(w)[i];
-  return s;
-}
-
-// Checked arguments of the loss kernels: z, a, y (n, c) and optional weights (n) of one dtype.
-template <class T>
-struct LossInputs {
-  const T *z, *a, *y, *w;
-  idx n, c;
-  double wsum;
-  LossInputs(const py::array& z_, const py::array& a_, const py::array& y_, const py::object& sw) {
-    z = ptr<T>(z_, "z", 2);
-    n = z_.shape(0);
-    c = z_.shape(1);
-    a = ptr<T>(a_, "a", 2, n, c);
-    y = ptr<T>(y_, "y", 2, n, c);
-    w = opt_ptr<T>(sw, "sample_weight", n);
-    wsum = weight_sum(w, sizeof(T) == 4, n);
-    if (!(wsum > 0)) throw py::value_error("sample_weight: must sum to a positive number");
-  }
-};
-
-// The Python-facing network: one of Network<float> / Network<double>.
+// The Python-facing network: one of Network<float> / Network<double>, and, once moved to a GPU,
+// its device side (which then runs train_epoch, predict and the losses).
 struct PyNetwork {
   std::unique_ptr<mlp::Network<float>> f;
   std::unique_ptr<mlp::Network<double>> d;
+  std::unique_ptr<mlp::cuda::DeviceNetwork<float>> gpu_f;
+  std::unique_ptr<mlp::cuda::DeviceNetwork<double>> gpu_d;
+  // The arrays whose copy the device keeps (held, so that their memory cannot be reused while
+  // the key stands for them), and the key that names them.
+  py::object data_x, data_y, data_sw;
+  std::uintptr_t data_key = 0, keys_made = 0;
+
   template <class F>
   auto visit(F&& fn) { return f ? fn(*f) : fn(*d); }
   std::string dtype() const { return f ? "float32" : "float64"; }
+
+  // The device side for dtype T, or null on the CPU.
+  template <class T>
+  mlp::cuda::DeviceNetwork<T>* gpu() {
+    if constexpr (sizeof(T) == 4) return gpu_f.get();
+    else return gpu_d.get();
+  }
+  int device() const { return gpu_f ? gpu_f->ordinal() : gpu_d ? gpu_d->ordinal() : -1; }
+  void to_device(int ordinal) {
+    if (ordinal == device()) return;
+    release_data();
+    gpu_f.reset();
+    gpu_d.reset();
+    if (ordinal < 0) return;
+    if (f) gpu_f = std::make_unique<mlp::cuda::DeviceNetwork<float>>(*f, ordinal);
+    else gpu_d = std::make_unique<mlp::cuda::DeviceNetwork<double>>(*d, ordinal);
+  }
+  // The key under which the device may keep (x, y, sw): the same objects as last time, the same key.
+  std::uintptr_t key_for(const py::object& x, const py::object& y, const py::object& sw) {
+    if (!(data_key && data_x.is(x) && data_y.is(y) && data_sw.is(sw))) {
+      data_x = x;
+      data_y = y;
+      data_sw = sw;
+      data_key = ++keys_made;
+    }
+    return data_key;
+  }
+  void release_data() {
+    if (gpu_f) gpu_f->release_data();
+    if (gpu_d) gpu_d->release_data();
+    data_x = data_y = data_sw = py::object();
+    data_key = 0;
+  }
 };
 
 // Bytes of physical memory, or 0 where the OS does not say.
@@ -194,7 +153,7 @@ PYBIND11_MODULE(_core, m) {
     return false;
 #endif
   });
-  m.def("cuda_available", [] { return false; });
+  mlp::bind_cuda(m);
 
   m.def("gemm", [](const py::array& a, const py::array& b, bool ta, bool tb) {
     return by_dtype(a, "a", [&](auto tag) -> py::object {
@@ -465,6 +424,11 @@ PYBIND11_MODULE(_core, m) {
           if (rows < 1) throw py::value_error("x: expected at least one row");
           const T* py_ = ptr<T>(y, "y", 2, rows, n.sizes().back());
           const T* pw = opt_ptr<T>(sw, "sample_weight", rows);
+          if (auto* gpu = s.gpu<T>()) {
+            const std::uintptr_t key = s.key_for(x, y, sw);
+            py::gil_scoped_release rel;
+            return gpu->train_epoch(px, py_, pw, rows, batch_size, shuffle, lr, &check_signals, key);
+          }
           py::gil_scoped_release rel;
           return n.train_epoch(px, py_, pw, rows, batch_size, shuffle, lr, &check_signals);
         });
@@ -480,7 +444,8 @@ PYBIND11_MODULE(_core, m) {
           T* po = out.mutable_data();
           {
             py::gil_scoped_release rel;
-            n.predict(po, px, rows);
+            if (auto* gpu = s.gpu<T>()) gpu->predict(po, px, rows);
+            else n.predict(po, px, rows);
           }
           return std::move(out);
         });
@@ -493,6 +458,7 @@ PYBIND11_MODULE(_core, m) {
           const T* py_ = ptr<T>(y, "y", 2, rows, n.sizes().back());
           const T* pw = opt_ptr<T>(sw, "sample_weight", rows);
           py::gil_scoped_release rel;
+          if (auto* gpu = s.gpu<T>()) return gpu->loss_and_grad(px, py_, pw, rows, nullptr, 0);
           return n.loss_and_grad(px, py_, pw, rows, nullptr);
         });
       }, py::arg("x"), py::arg("y"), py::arg("sample_weight"))
@@ -506,11 +472,20 @@ PYBIND11_MODULE(_core, m) {
           py::array_t<T> grad(n.n_params());
           T* pg = grad.mutable_data();
           double loss;
+          // L-BFGS calls this once per iteration with the same data: the device keeps it.
+          auto* gpu = s.gpu<T>();
+          const std::uintptr_t key = gpu ? s.key_for(x, y, sw) : 0;
           {
             py::gil_scoped_release rel;
-            loss = n.loss_and_grad(px, py_, pw, rows, pg);
+            loss = gpu ? gpu->loss_and_grad(px, py_, pw, rows, pg, key) : n.loss_and_grad(px, py_, pw, rows, pg);
           }
           return py::make_tuple(loss, grad);
         });
-      }, py::arg("x"), py::arg("y"), py::arg("sample_weight"));
+      }, py::arg("x"), py::arg("y"), py::arg("sample_weight"))
+      .def_property_readonly("device", [](PyNetwork& s) {
+        const int d = s.device();
+        return d < 0 ? std::string("cpu") : "cuda:" + std::to_string(d);
+      })
+      .def("to_device", [](PyNetwork& s, int ordinal) { s.to_device(ordinal); }, py::arg("ordinal"))
+      .def("release_data", [](PyNetwork& s) { s.release_data(); });
 }

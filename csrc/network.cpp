@@ -97,6 +97,12 @@ inline idx shard_start(idx rb, int s, int ns) { return s >= ns ? rb : (rb * s / 
 
 }  // namespace
 
+void epoch_order(idx* perm, idx n, bool shuffle, std::uint64_t& rng) {
+  std::iota(perm, perm + n, idx(0));
+  if (shuffle)
+    for (idx i = n - 1; i > 0; --i) std::swap(perm[i], perm[below(rng, i + 1)]);
+}
+
 template <class T>
 Network<T>::Network(std::vector<idx> sizes, std::vector<Act> acts, std::vector<double> alphas,
                     LossKind loss, double loss_scale)
@@ -354,9 +360,7 @@ EpochResult Network<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, 
   MLP_CHECK(std::isfinite(lr) && lr >= 0, "learning rate must be finite and >= 0");
   const idx batch = std::min(batch_size, n);
   perm_.resize(std::size_t(n));
-  std::iota(perm_.begin(), perm_.end(), idx(0));
-  if (shuffle)
-    for (idx i = n - 1; i > 0; --i) std::swap(perm_[i], perm_[below(rng_, i + 1)]);
+  epoch_order(perm_.data(), n, shuffle, rng_);
   const int ns = shards_for(batch, n_params());
   const int nt = choose_threads(ns, train_auto_);
   const idx chunk = chunk_for((batch + ns - 1) / ns + 7);  // + 7: shards start on 8-row boundaries

@@ -61,6 +61,16 @@ class Network {
   void set_seed(std::uint64_t seed) { rng_ = seed; }
   void set_threads(int n) { n_threads_ = n; }
 
+  // What another backend (csrc/cuda) needs to run this network the same way.
+  const std::vector<Act>& acts() const { return acts_; }
+  const std::vector<T>& alphas() const { return alphas_; }
+  LossKind loss() const { return loss_; }
+  double loss_scale() const { return loss_scale_; }
+  const OptimizerConfig& optimizer() const { return opt_; }
+  double l2() const { return l2_; }
+  bool l2_per_sample() const { return l2_per_sample_; }
+  std::uint64_t& rng_state() { return rng_; }
+
   // x: (n, in)  y: (n, out)  sw: (n) or null.
   EpochResult train_epoch(const T* x, const T* y, const T* sw, idx n, idx batch_size, bool shuffle,
                           double lr, const std::function<bool()>& interrupted);
@@ -118,5 +128,10 @@ extern template class Network<float>;
 extern template class Network<double>;
 
 int max_threads();
+
+// perm[0:n] = the order in which one epoch visits the rows: 0..n-1, Fisher-Yates shuffled with
+// the generator state rng when shuffle is set. Every backend uses it, so that the same seed gives
+// the same batches on the CPU and on the GPU.
+void epoch_order(idx* perm, idx n, bool shuffle, std::uint64_t& rng);
 
 }  // namespace mlp

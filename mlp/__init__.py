@@ -8,6 +8,7 @@
 """
 from . import _openmp_env  # noqa: F401  (must precede the first import of _core)
 from ._build_info import build_info
+from ._device import cuda_device_count
 from ._version import __version__
 from .layers import ELU, Activation, Dense, Layer, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, \
     Swish, Tanh
@@ -41,8 +42,9 @@ __all__ = [
     "load",
     "to_onnx",
     "plot_history",
-    # about the build
+    # about the build and the machine
     "build_info",
+    "cuda_device_count",
     "__version__",
 ]
 

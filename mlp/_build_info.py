@@ -13,8 +13,8 @@ def build_info() -> dict:
     dict
         ``version`` (str), ``compiler`` (str), ``simd`` (the kernel set chosen at import:
         'avx512', 'avx2' or 'baseline'), ``threads`` (threads a fit uses by default), ``gemm``
-        (which GEMM is in use) and ``cuda`` (bool: whether the CUDA kernels were built and a GPU
-        is usable).
+        (which GEMM is in use) and ``cuda`` (bool: whether the CUDA kernels were built;
+        `mlp.cuda_device_count` tells whether a GPU is there to run them).
 
     Examples
     --------

@@ -42,7 +42,12 @@ def set_simd_level(name: str) -> bool: ...  # force a kernel set (tests/benchmar
 def openmp() -> bool: ...  # 'avx512', 'avx2' or 'baseline': the kernel set chosen at import
 def max_threads() -> int: ...  # threads a fit uses when n_threads is 0 (honours OMP/threadpoolctl limits)
 def compiler() -> str: ...
-def cuda_available() -> bool: ...  # False in a CPU-only build
+def cuda_available() -> bool: ...  # whether this build has the CUDA kernels (MLP_CUDA)
+def cuda_device_count() -> int: ...  # visible GPUs; 0 without a CUDA build, a driver or a GPU
+def cuda_device_name(ordinal: int = 0) -> str: ...  # e.g. "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs)"
+def cuda_set_tf32(enabled: bool) -> None: ...  # TF32 tensor cores for float32 GEMMs (default off)
+def cuda_tf32() -> bool: ...
+def cuda_set_lt_epilogues(enabled: bool) -> None: ...  # cuBLASLt bias/ReLU epilogues (default on)
 
 def gemm(a: np.ndarray, b: np.ndarray, trans_a: bool = False, trans_b: bool = False) -> np.ndarray:
     """op(a) @ op(b) with op = transpose when the flag is set."""
@@ -127,3 +132,25 @@ class Network:
     def loss_and_grad(self, x: np.ndarray, y: np.ndarray, sample_weight: Optional[np.ndarray]
                       ) -> tuple[float, np.ndarray]:
         """Full-data loss and its gradient wrt params (flat copy, same layout), no update."""
+    @property
+    def device(self) -> str:
+        """'cpu' or 'cuda:N': where train_epoch, predict, loss and loss_and_grad run."""
+    def to_device(self, ordinal: int) -> None:
+        """-1: the CPU; N >= 0: CUDA device N (ValueError in a CPU-only build or for a missing
+        device). The weights, optimizer state, step and generator stay in this object's host
+        memory (params stays a plain numpy view): each device call uploads them and writes them
+        back, so a network moves between devices without loss."""
+    def release_data(self) -> None:
+        """Frees the training data a GPU keeps between train_epoch (and loss_and_grad) calls that
+        pass the same x, y, sample_weight objects. Call it when a fit ends: an array changed in
+        place in between would otherwise not be uploaded again. A no-op on the CPU."""
+
+
+class _CudaOps:
+    """_core.cuda_ops: the CUDA operations on host arrays, under the names and arguments of the
+    CPU functions above (gemm, activation_forward/backward, dense_forward, loss_forward/backward,
+    sgd_step, adam_step), plus gather_rows(x, rows). dense_backward also takes prev_act,
+    prev_alpha, prev_z, prev_a to apply the previous layer's derivative to dx. They raise
+    ValueError in a CPU-only build. For the tests in tests/cuda."""
+
+cuda_ops: _CudaOps

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from . import _core
+from ._device import resolve_device
 from ._metrics import METRICS, check_metrics
 from ._progress import ProgressBar
 from ._python_path import PythonTrainer, _plain_dense
@@ -105,8 +106,8 @@ class Model:
         self._trainer = None
 
     # -- compile --------------------------------------------------------------------------------
-    def compile(self, loss_fn, optimizer="sgd", metrics=None, dtype="float32") -> None:
-        """Choose the loss, optimizer, metrics and precision, and build the network.
+    def compile(self, loss_fn, optimizer="sgd", metrics=None, dtype="float32", device="cpu") -> None:
+        """Choose the loss, optimizer, metrics, precision and device, and build the network.
 
         Parameters
         ----------
@@ -119,13 +120,20 @@ class Model:
             ``['accuracy']`` is supported.
         dtype : {'float32', 'float64'}, default='float32'
             The precision of the weights and of every computation.
+        device : {'cpu', 'cuda', 'cuda:N', 'auto'}, default='cpu'
+            Where fit, predict and evaluate run. 'cuda' needs a build of mlp with CUDA
+            (``mlp.build_info()['cuda']``) and a visible GPU; 'auto' takes the first GPU when
+            there is one and the CPU otherwise. The weights stay readable as numpy arrays either
+            way (they are copied back after every call), and `to` moves a compiled model.
 
         Raises
         ------
         ValueError
             If softmax is paired with any loss but categorical cross-entropy (or sits on a hidden
             layer), categorical cross-entropy lacks a softmax output, binary cross-entropy lacks
-            a sigmoid output, or a name is unknown.
+            a sigmoid output, or a name is unknown; if `device` asks for CUDA where the build has
+            no CUDA support or no GPU is visible (the message says which), or for a model with a
+            user's own layer, which runs on the CPU only.
         TypeError
             If an argument has the wrong type.
 
@@ -138,12 +146,17 @@ class Model:
         optimizer = get_optimizer(optimizer)
         metrics = check_metrics(metrics)
         dtype = check_dtype(dtype)
+        ordinal = resolve_device(device)
         self._check_pairing(loss)
 
         optimizer.reset()
         stages = self._native_stages()
+        if stages is None and ordinal >= 0 and device != "auto":
+            raise ValueError(f"device={device!r}: a model with a user's own layer trains through "
+                             f"Python, on the CPU only; use device='cpu' or 'auto'")
         if stages is not None:
             self._build_network(stages, loss, optimizer, dtype)
+            self._net.to_device(ordinal)
             self._trainer = None
         else:
             self._release_network(dtype)
@@ -222,6 +235,32 @@ class Model:
                 layer._bias = np.array(layer.bias, dtype=dtype)
                 layer.dweights = layer.dbias = None
         self._net = None
+
+    @property
+    def device(self) -> str:
+        """'cpu' or 'cuda:N': where the compiled model runs ('cpu' before compile)."""
+        return self._net.device if self._net is not None else "cpu"
+
+    def to(self, device) -> "Model":
+        """Move the compiled model to `device` ('cpu', 'cuda', 'cuda:N' or 'auto').
+
+        The weights, the optimizer state and the history are kept, so training goes on where it
+        stopped. Returns the model.
+
+        Raises
+        ------
+        ValueError
+            If the model is not compiled, or as `compile` for `device`.
+        """
+        self._require_compiled("to")
+        ordinal = resolve_device(device)
+        if self._net is None:
+            if ordinal >= 0 and device != "auto":
+                raise ValueError(f"device={device!r}: a model with a user's own layer trains "
+                                 f"through Python, on the CPU only")
+            return self
+        self._net.to_device(ordinal)
+        return self
 
     @property
     def native(self) -> bool:
@@ -345,6 +384,9 @@ class Model:
                 bar.update(epoch, loss)
         finally:
             bar.close()
+            if self._net is not None:
+                # A GPU keeps x between epochs; the next fit may pass the same array, changed.
+                self._net.release_data()
         return float(loss)
 
     # -- inference ------------------------------------------------------------------------------

@@ -1,0 +1,534 @@
+// The training loop on the GPU for one mlp::Network<T>: the data is uploaded once and stays; each
+// epoch uploads the weights and optimizer state, runs every batch on one stream (gather, forward,
+// fused loss, backward, one-launch optimizer step) with no host round trip, and copies back only
+// the epoch's loss, then the weights. The batch order is the CPU's (epoch_order, the same seed),
+// made on the host while the previous epoch runs and uploaded as one index array.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <vector>
+
+#include "../activations.hpp"
+#include "api.hpp"
+#include "dense.cuh"
+
+namespace mlp::cuda {
+
+namespace {
+
+// Bookkeeping of an epoch, kept on the device so that no batch waits for the host.
+struct EpochState {
+  double epoch_sum;     // sum over applied batches of (loss + penalty) * weight sum
+  double weight_total;  // sum of their weight sums
+  long long batches;    // batches applied
+  int diverged;         // sticky: a batch loss was not finite, or a step would overflow a weight
+  int bad;              // the current batch's step would overflow a weight
+  double wsum;          // the current batch's weight sum, and what follows from it
+  double coef;          // loss_scale / wsum
+  double l2_eff;        // l2 / wsum (per_sample) or l2
+  double data;          // the current batch's loss (scaled), or loss_and_grad's unscaled sum
+  double pen;           // sum of squared weights (before the step)
+};
+
+// wsum of rows [0, count) (sample s = rows ? rows[r] : r), and coef, l2_eff from it.
+template <class T>
+__global__ void batch_begin_kernel(EpochState* st, const T* sw, const idx* rows, idx count, double loss_scale,
+                                   double l2, bool per_sample) {
+  double v = 0.0;
+  if (sw)
+    for (idx r = threadIdx.x; r < count; r += blockDim.x) v += double(sw[rows ? rows[r] : r]);
+  __shared__ double part[kThreads];
+  part[threadIdx.x] = v;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    double total = 0.0;
+    for (int t = 0; t < kThreads; ++t) total += part[t];
+    const double wsum = sw ? total : double(count);
+    st->wsum = wsum;
+    st->coef = loss_scale / wsum;
+    st->l2_eff = l2 / (per_sample ? wsum : 1.0);
+  }
+}
+
+// data = sum(partials) * loss_scale / wsum; a non-finite loss stops the epoch before its step.
+__global__ void loss_end_kernel(EpochState* st, const double* partials, int n, double loss_scale) {
+  __shared__ double part[kThreads];
+  double v = 0.0;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) v += partials[i];
+  part[threadIdx.x] = v;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    double total = 0.0;
+    for (int t = 0; t < kThreads; ++t) total += part[t];
+    const double data = total * loss_scale / st->wsum;
+    st->data = data;
+    if (!isfinite(data) || !(st->wsum > 0)) st->diverged = 1;
+  }
+}
+
+// After the step: count the batch, or mark the epoch diverged if its step was refused.
+__global__ void batch_end_kernel(EpochState* st, const double* pen_partials, int n) {
+  __shared__ double part[kThreads];
+  double v = 0.0;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) v += pen_partials[i];
+  part[threadIdx.x] = v;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    if (st->diverged) return;
+    if (st->bad) {
+      st->diverged = 1;
+      return;
+    }
+    double pen = 0.0;
+    for (int t = 0; t < kThreads; ++t) pen += part[t];
+    st->epoch_sum += (st->data + 0.5 * st->l2_eff * pen) * st->wsum;
+    st->weight_total += st->wsum;
+    st->batches += 1;
+  }
+}
+
+// loss_and_grad's result: data (the unscaled loss sum) * loss_scale / wsum + penalty.
+__global__ void total_loss_kernel(EpochState* st, const double* pen_partials, int n, double loss_scale) {
+  __shared__ double part[kThreads];
+  double v = 0.0;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) v += pen_partials[i];
+  part[threadIdx.x] = v;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    double pen = 0.0;
+    for (int t = 0; t < kThreads; ++t) pen += part[t];
+    st->pen = pen;
+    st->data = st->data * loss_scale / st->wsum + 0.5 * st->l2_eff * pen;
+  }
+}
+
+constexpr idx kAlign = 64;  // elements: every device segment starts 256-byte aligned (float)
+inline idx round_up(idx v) { return (v + kAlign - 1) / kAlign * kAlign; }
+
+}  // namespace
+
+template <class T>
+struct DeviceNetwork<T>::Impl {
+  Network<T>& host;
+  Context ctx;
+  std::mutex mu;
+  idx L = 0;
+  std::vector<idx> sizes;
+  // Device layout: every layer's weights first, then every bias, each segment aligned, so that
+  // "is a weight" (L2 applies) is simply i < n_weights. Padding stays zero in every buffer.
+  std::vector<idx> dev_w, dev_b;
+  idx n_weights = 0, P = 0;
+  Buffer<T> params, grad, opt_m, opt_v;
+  // Training data, kept between calls with the same key; data passed with key 0 (a validation
+  // set, say) goes to a second slot, so that it never evicts the training data.
+  struct Data {
+    Buffer<T> x, y, sw;
+  };
+  struct DataPtrs {
+    const T *x, *y, *sw;
+  };
+  Data train_data, other_data;
+  Buffer<idx> perm;
+  idx data_n = 0;
+  std::uintptr_t data_key = 0;
+  const T *data_x = nullptr, *data_y = nullptr, *data_sw = nullptr;
+  // Epoch order: this epoch's, and the next one made ahead while the GPU runs.
+  HostBuffer<idx> order, next_order;
+  bool next_valid = false;
+  idx next_n = 0;
+  std::uint64_t next_rng_before = 0, next_rng_after = 0;
+  // Scratch for cap rows.
+  idx cap = 0;
+  Buffer<T> xb, d0, d1;
+  std::vector<Buffer<T>> z, a;
+  Buffer<double> loss_part, pen_part;
+  Buffer<EpochState> state;
+  HostBuffer<EpochState> state_host;
+
+  Impl(Network<T>& h, int ordinal) : host(h), ctx(ordinal) {
+    DeviceGuard g(ctx.device);
+    sizes = host.sizes();
+    L = idx(sizes.size()) - 1;
+    idx off = 0;
+    for (idx l = 0; l < L; ++l) {
+      dev_w.push_back(off);
+      off = round_up(off + sizes[l] * sizes[l + 1]);
+    }
+    n_weights = off;
+    for (idx l = 0; l < L; ++l) {
+      dev_b.push_back(off);
+      off = round_up(off + sizes[l + 1]);
+    }
+    P = off;
+    params.resize(std::size_t(P));
+    grad.resize(std::size_t(P));
+    params.zero(ctx.stream);
+    grad.zero(ctx.stream);
+    loss_part.resize(kMaxBlocks);
+    pen_part.resize(kMaxBlocks);
+    state.resize(1);
+    state_host.reserve(1);
+    z.resize(std::size_t(L));
+    a.resize(std::size_t(L));
+    ctx.sync();
+  }
+
+  // Host flat layout (W0 b0 W1 b1 ...) <-> device layout, for params and the optimizer buffers.
+  void upload(T* dst, const T* src) {
+    for (idx l = 0; l < L; ++l) {
+      MLP_CUDA_CHECK(cudaMemcpyAsync(dst + dev_w[l], src + host.weight_offset(l),
+                                     sizeof(T) * sizes[l] * sizes[l + 1], cudaMemcpyHostToDevice, ctx.stream));
+      MLP_CUDA_CHECK(cudaMemcpyAsync(dst + dev_b[l], src + host.bias_offset(l), sizeof(T) * sizes[l + 1],
+                                     cudaMemcpyHostToDevice, ctx.stream));
+    }
+  }
+  void download(T* dst, const T* src) {
+    for (idx l = 0; l < L; ++l) {
+      MLP_CUDA_CHECK(cudaMemcpyAsync(dst + host.weight_offset(l), src + dev_w[l],
+                                     sizeof(T) * sizes[l] * sizes[l + 1], cudaMemcpyDeviceToHost, ctx.stream));
+      MLP_CUDA_CHECK(cudaMemcpyAsync(dst + host.bias_offset(l), src + dev_b[l], sizeof(T) * sizes[l + 1],
+                                     cudaMemcpyDeviceToHost, ctx.stream));
+    }
+  }
+
+  // The optimizer buffers of the host network: [velocity] or [m, v] or none.
+  void upload_state(bool with_optimizer) {
+    upload(params.data(), host.params());
+    if (!with_optimizer) return;
+    auto bufs = host.optimizer_buffers();
+    Buffer<T>* dev[2] = {&opt_m, &opt_v};
+    for (std::size_t i = 0; i < bufs.size() && i < 2; ++i) {
+      if (dev[i]->size() != std::size_t(P)) {
+        dev[i]->resize(std::size_t(P));
+        dev[i]->zero(ctx.stream);
+      }
+      upload(dev[i]->data(), bufs[i]->data());
+    }
+  }
+  void download_state() {
+    download(host.params(), params.data());
+    auto bufs = host.optimizer_buffers();
+    Buffer<T>* dev[2] = {&opt_m, &opt_v};
+    for (std::size_t i = 0; i < bufs.size() && i < 2; ++i) download(bufs[i]->data(), dev[i]->data());
+    ctx.sync();
+  }
+
+  DataPtrs bind_data(const T* hx, const T* hy, const T* hsw, idx n, std::uintptr_t key) {
+    Data& d = key ? train_data : other_data;
+    const DataPtrs ptrs{d.x.data(), d.y.data(), hsw ? d.sw.data() : nullptr};
+    if (key && key == data_key && n == data_n && hx == data_x && hy == data_y && hsw == data_sw) return ptrs;
+    const idx in = sizes[0], out = sizes[L];
+    d.x.reserve(std::size_t(n * in));
+    d.y.reserve(std::size_t(n * out));
+    MLP_CUDA_CHECK(cudaMemcpyAsync(d.x.data(), hx, sizeof(T) * n * in, cudaMemcpyHostToDevice, ctx.stream));
+    MLP_CUDA_CHECK(cudaMemcpyAsync(d.y.data(), hy, sizeof(T) * n * out, cudaMemcpyHostToDevice, ctx.stream));
+    if (hsw) {
+      d.sw.reserve(std::size_t(n));
+      MLP_CUDA_CHECK(cudaMemcpyAsync(d.sw.data(), hsw, sizeof(T) * n, cudaMemcpyHostToDevice, ctx.stream));
+    }
+    if (key) {
+      data_key = key;
+      data_n = n;
+      data_x = hx;
+      data_y = hy;
+      data_sw = hsw;
+    }
+    return DataPtrs{d.x.data(), d.y.data(), hsw ? d.sw.data() : nullptr};
+  }
+
+  void release() {
+    for (Data* d : {&train_data, &other_data}) {
+      d->x.release();
+      d->y.release();
+      d->sw.release();
+    }
+    perm.release();
+    order.release();
+    next_order.release();
+    next_valid = false;
+    data_key = 0;
+    data_n = 0;
+    data_x = data_y = data_sw = nullptr;
+  }
+
+  void ensure_work(idx rows) {
+    if (rows <= cap) return;
+    const idx in = sizes[0];
+    idx maxw = 1;
+    for (idx l = 1; l <= L; ++l) maxw = std::max(maxw, sizes[l]);
+    xb.resize(std::size_t(rows * in));
+    d0.resize(std::size_t(rows * maxw));
+    d1.resize(std::size_t(rows * maxw));
+    const auto& acts = host.acts();
+    for (idx l = 0; l < L; ++l) {
+      const std::size_t sz = std::size_t(rows * sizes[l + 1]);
+      a[l].resize(sz);
+      if (act_needs_z(acts[l]) || l == L - 1) z[l].resize(sz);
+    }
+    cap = rows;
+  }
+
+  // Rows a chunk of predict / loss_and_grad holds: as many as keep the scratch near 64 Mi values.
+  idx chunk_rows(idx n) const {
+    idx width = sizes[0];
+    for (idx l = 1; l <= L; ++l) width += 3 * sizes[l];
+    return std::min(n, std::clamp<idx>((idx(64) << 20) / width, 256, 65536));
+  }
+
+  // Forward through every layer for rows of xin; the output layer writes z only (logits) when
+  // logits_only, else its activation into a[L-1].
+  void forward(const T* xin, idx rows, bool logits_only) {
+    const auto& acts = host.acts();
+    const auto& alphas = host.alphas();
+    for (idx l = 0; l < L; ++l) {
+      const T* in = l == 0 ? xin : a[l - 1].data();
+      const bool last = l == L - 1;
+      T* zl = (last && logits_only) || (!last && act_needs_z(acts[l])) ? z[l].data() : nullptr;
+      T* al = last && logits_only ? nullptr : a[l].data();
+      dense_forward<T>(ctx, zl, al, in, params.data() + dev_w[l], params.data() + dev_b[l], rows, sizes[l],
+                       sizes[l + 1], acts[l], alphas[l]);
+    }
+  }
+
+  // Backward from dz = d0 (the output layer's dL/dz) into grad; beta 1 accumulates.
+  void backward(const T* xin, idx rows, T beta) {
+    const auto& acts = host.acts();
+    const auto& alphas = host.alphas();
+    T* dcur = d0.data();
+    T* dnext = d1.data();
+    for (idx l = L - 1; l >= 0; --l) {
+      const T* in = l == 0 ? xin : a[l - 1].data();
+      T* dx = l > 0 ? dnext : nullptr;
+      const Act pa = l > 0 ? acts[l - 1] : Act::Identity;
+      const T palpha = l > 0 ? alphas[l - 1] : T(0);
+      const T* pz = l > 0 && act_needs_z(acts[l - 1]) ? z[l - 1].data() : nullptr;
+      const T* pab = l > 0 ? a[l - 1].data() : nullptr;
+      dense_backward<T>(ctx, grad.data() + dev_w[l], grad.data() + dev_b[l], dx, dcur, in,
+                        params.data() + dev_w[l], rows, sizes[l], sizes[l + 1], beta, pa, palpha, pz, pab);
+      std::swap(dcur, dnext);
+    }
+  }
+
+  // Puts this epoch's row order into order (pinned) and advances the host generator exactly as
+  // the CPU's train_epoch does; uses the order made ahead when it was made from the same state.
+  void make_order(idx n) {
+    std::uint64_t& rng = host.rng_state();
+    if (next_valid && next_n == n && next_rng_before == rng) {
+      order.swap(next_order);
+      rng = next_rng_after;
+    } else {
+      order.reserve(std::size_t(n));
+      epoch_order(order.data(), n, true, rng);
+    }
+    next_valid = false;
+  }
+  // The next epoch's order, made while the GPU works through this one.
+  void make_next_order(idx n) {
+    next_order.reserve(std::size_t(n));
+    std::uint64_t rng = host.rng_state();
+    next_rng_before = rng;
+    epoch_order(next_order.data(), n, true, rng);
+    next_rng_after = rng;
+    next_n = n;
+    next_valid = true;
+  }
+
+  EpochResult train_epoch(const T* hx, const T* hy, const T* hsw, idx n, idx batch_size, bool shuffle, double lr,
+                          const std::function<bool()>& interrupted, std::uintptr_t key) {
+    MLP_CHECK(n > 0, "train_epoch needs at least one row");
+    MLP_CHECK(batch_size > 0, "batch_size must be > 0");
+    MLP_CHECK(std::isfinite(lr) && lr >= 0, "learning rate must be finite and >= 0");
+    std::lock_guard<std::mutex> lock(mu);
+    DeviceGuard g(ctx.device);
+    const idx batch = std::min(batch_size, n);
+    const idx in = sizes[0], out = sizes[L];
+    const DataPtrs dev = bind_data(hx, hy, hsw, n, key);
+    ensure_work(batch);
+    upload_state(true);
+    if (shuffle) {
+      perm.reserve(std::size_t(n));
+      make_order(n);
+      MLP_CUDA_CHECK(cudaMemcpyAsync(perm.data(), order.data(), sizeof(idx) * n, cudaMemcpyHostToDevice, ctx.stream));
+    }
+    MLP_CUDA_CHECK(cudaMemsetAsync(state.data(), 0, sizeof(EpochState), ctx.stream));
+    EpochState* st = state.data();
+    const OptimizerConfig& opt = host.optimizer();
+    const auto& acts = host.acts();
+    const auto& alphas = host.alphas();
+    const LossKind loss_kind = host.loss();
+    const double loss_scale = host.loss_scale();
+    const std::int64_t step0 = host.step();
+    const idx nb = (n + batch - 1) / batch;
+    const unsigned n_step_blocks = step_blocks<T>(P);
+
+    StepArgs<T> sa;
+    sa.g = grad.data();
+    sa.p = params.data();
+    sa.m = opt_m.size() ? opt_m.data() : nullptr;
+    sa.v = opt_v.size() ? opt_v.data() : nullptr;
+    sa.n = P;
+    sa.n_weights = n_weights;
+    sa.kind = opt.kind;
+    sa.mu = T(opt.momentum);
+    sa.nesterov = opt.nesterov;
+    sa.b1 = T(opt.beta1);
+    sa.b2 = T(opt.beta2);
+    sa.eps = T(opt.eps);
+    sa.l2_dev = &st->l2_eff;
+    sa.pen_partials = pen_part.data();
+    sa.bad = &st->bad;
+    sa.skip = &st->diverged;
+    if (opt.kind == OptKind::Sgd && opt.momentum > 0) MLP_CHECK(sa.m, "momentum state missing on the device");
+    if (opt.kind == OptKind::Adam) MLP_CHECK(sa.m && sa.v, "Adam state missing on the device");
+
+    EpochResult res;
+    bool stop = false;
+    auto last_check = std::chrono::steady_clock::now();
+    for (idx b = 0; b < nb && !stop; ++b) {
+      const idx s = b * batch, rb = std::min(n, s + batch) - s;
+      const idx* rows = shuffle ? perm.data() + s : nullptr;
+      const T* xin = dev.x + s * in;
+      if (shuffle) {
+        gather_rows<T>(ctx, xb.data(), dev.x, rows, rb, in);
+        xin = xb.data();
+      }
+      const T* yb = shuffle ? dev.y : dev.y + s * out;
+      const T* swb = dev.sw ? (shuffle ? dev.sw : dev.sw + s) : nullptr;
+      batch_begin_kernel<T><<<1, kThreads, 0, ctx.stream>>>(st, swb, rows, rb, loss_scale, host.l2(),
+                                                            host.l2_per_sample());
+      MLP_CUDA_LAUNCHED();
+      forward(xin, rb, true);
+      loss<T>(ctx, loss_part.data(), d0.data(), z[L - 1].data(), nullptr, yb, swb, rows, rb, out, loss_kind,
+              acts[L - 1], alphas[L - 1], T(0), &st->coef);
+      loss_end_kernel<<<1, kThreads, 0, ctx.stream>>>(st, loss_part.data(), int(loss_blocks(rb)), loss_scale);
+      MLP_CUDA_LAUNCHED();
+      backward(xin, rb, T(0));
+      if (opt.kind == OptKind::Adam) {
+        const double t = double(step0 + b + 1);
+        sa.lr = T(lr * std::sqrt(1.0 - std::pow(opt.beta2, t)) / (1.0 - std::pow(opt.beta1, t)));
+      } else {
+        sa.lr = T(lr);
+      }
+      optimizer_delta<T>(ctx, sa);
+      add_inplace<T>(ctx, params.data(), grad.data(), P, &st->diverged, &st->bad);
+      batch_end_kernel<<<1, kThreads, 0, ctx.stream>>>(st, pen_part.data(), int(n_step_blocks));
+      MLP_CUDA_LAUNCHED();
+      const auto now = std::chrono::steady_clock::now();
+      if (interrupted && now - last_check > std::chrono::milliseconds(25)) {
+        last_check = now;
+        if (interrupted()) {
+          stop = true;
+          res.interrupted = true;
+        }
+      }
+    }
+    if (shuffle && !stop) make_next_order(n);
+    MLP_CUDA_CHECK(cudaMemcpyAsync(state_host.data(), st, sizeof(EpochState), cudaMemcpyDeviceToHost, ctx.stream));
+    download_state();  // synchronizes
+    const EpochState& hs = *state_host.data();
+    res.diverged = hs.diverged != 0;
+    res.batches = idx(hs.batches);
+    host.set_step(step0 + hs.batches);
+    res.loss = res.diverged || hs.weight_total <= 0 ? std::numeric_limits<double>::quiet_NaN()
+                                                    : hs.epoch_sum / hs.weight_total;
+    return res;
+  }
+
+  void predict(T* hout, const T* hx, idx n) {
+    if (n <= 0) return;
+    std::lock_guard<std::mutex> lock(mu);
+    DeviceGuard g(ctx.device);
+    const idx in = sizes[0], out = sizes[L];
+    const idx chunk = chunk_rows(n);
+    ensure_work(chunk);
+    upload(params.data(), host.params());
+    for (idx r0 = 0; r0 < n; r0 += chunk) {
+      const idx cnt = std::min(chunk, n - r0);
+      MLP_CUDA_CHECK(cudaMemcpyAsync(xb.data(), hx + r0 * in, sizeof(T) * cnt * in, cudaMemcpyHostToDevice, ctx.stream));
+      forward(xb.data(), cnt, false);
+      MLP_CUDA_CHECK(cudaMemcpyAsync(hout + r0 * out, a[L - 1].data(), sizeof(T) * cnt * out,
+                                     cudaMemcpyDeviceToHost, ctx.stream));
+    }
+    ctx.sync();
+  }
+
+  double loss_and_grad(const T* hx, const T* hy, const T* hsw, idx n, T* hgrad, std::uintptr_t key) {
+    MLP_CHECK(n > 0, "loss needs at least one row");
+    std::lock_guard<std::mutex> lock(mu);
+    DeviceGuard g(ctx.device);
+    const idx in = sizes[0], out = sizes[L];
+    const DataPtrs dev = bind_data(hx, hy, hsw, n, key);
+    const idx chunk = chunk_rows(n);
+    ensure_work(chunk);
+    upload(params.data(), host.params());
+    MLP_CUDA_CHECK(cudaMemsetAsync(state.data(), 0, sizeof(EpochState), ctx.stream));
+    EpochState* st = state.data();
+    const auto& acts = host.acts();
+    const auto& alphas = host.alphas();
+    const double loss_scale = host.loss_scale();
+    const T* swd = dev.sw;
+    batch_begin_kernel<T><<<1, kThreads, 0, ctx.stream>>>(st, swd, nullptr, n, loss_scale, host.l2(),
+                                                          host.l2_per_sample());
+    MLP_CUDA_LAUNCHED();
+    for (idx c0 = 0; c0 < n; c0 += chunk) {
+      const idx cnt = std::min(chunk, n - c0);
+      const T* xin = dev.x + c0 * in;
+      forward(xin, cnt, true);
+      loss<T>(ctx, loss_part.data(), hgrad ? d0.data() : nullptr, z[L - 1].data(), nullptr, dev.y + c0 * out,
+              swd ? swd + c0 : nullptr, nullptr, cnt, out, host.loss(), acts[L - 1], alphas[L - 1], T(0), &st->coef);
+      sum_partials(ctx, &st->data, loss_part.data(), int(loss_blocks(cnt)), /*accumulate=*/true);
+      if (hgrad) backward(xin, cnt, c0 == 0 ? T(0) : T(1));
+    }
+    weight_penalty<T>(ctx, pen_part.data(), hgrad ? grad.data() : nullptr, params.data(), n_weights, &st->l2_eff);
+    total_loss_kernel<<<1, kThreads, 0, ctx.stream>>>(st, pen_part.data(), int(step_blocks<T>(n_weights)), loss_scale);
+    MLP_CUDA_LAUNCHED();
+    MLP_CUDA_CHECK(cudaMemcpyAsync(state_host.data(), st, sizeof(EpochState), cudaMemcpyDeviceToHost, ctx.stream));
+    if (hgrad) download(hgrad, grad.data());
+    ctx.sync();
+    MLP_CHECK(state_host.data()->wsum > 0, "sample weights must sum to a positive number");
+    return state_host.data()->data;
+  }
+};
+
+template <class T>
+DeviceNetwork<T>::DeviceNetwork(Network<T>& host, int ordinal) : impl_(std::make_unique<Impl>(host, ordinal)) {}
+
+template <class T>
+DeviceNetwork<T>::~DeviceNetwork() = default;
+
+template <class T>
+int DeviceNetwork<T>::ordinal() const {
+  return impl_->ctx.device;
+}
+
+template <class T>
+EpochResult DeviceNetwork<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, idx batch_size, bool shuffle,
+                                          double lr, const std::function<bool()>& interrupted, std::uintptr_t key) {
+  return impl_->train_epoch(x, y, sw, n, batch_size, shuffle, lr, interrupted, key);
+}
+
+template <class T>
+void DeviceNetwork<T>::predict(T* out, const T* x, idx n) {
+  impl_->predict(out, x, n);
+}
+
+template <class T>
+double DeviceNetwork<T>::loss_and_grad(const T* x, const T* y, const T* sw, idx n, T* grad, std::uintptr_t key) {
+  return impl_->loss_and_grad(x, y, sw, n, grad, key);
+}
+
+template <class T>
+void DeviceNetwork<T>::release_data() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  DeviceGuard g(impl_->ctx.device);
+  impl_->ctx.sync();
+  impl_->release();
+}
+
+template class DeviceNetwork<float>;
+template class DeviceNetwork<double>;
+
+}  // namespace mlp::cuda
