@@ -29,6 +29,7 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 
 from . import _core
+from ._device import device_name, resolve_device
 from ._registry import get_activation
 from ._validation import as_float, check_allocation, check_network_size
 
@@ -51,19 +52,8 @@ class _LbfgsDiverged(Exception):
 
 
 def _resolve_device(device):
-    """'cpu', 'auto', 'cuda' or 'cuda:N' -> 'cpu' (or an error saying what is missing)."""
-    if not isinstance(device, str):
-        raise TypeError(f"device must be a string ('cpu', 'cuda', 'cuda:N' or 'auto'), got {device!r}")
-    if device in ("cpu", "auto"):
-        return "cpu"
-    if device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
-        if not _core.cuda_available():
-            raise ValueError(
-                f"device={device!r}: this build of mlp has no CUDA support (it was compiled "
-                "without nvcc/cuBLAS); use device='cpu' or 'auto'"
-            )
-        raise ValueError(f"device={device!r}: no CUDA device is visible")
-    raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}")
+    """'cpu', 'auto', 'cuda' or 'cuda:N' -> the device ordinal, -1 for the CPU (see mlp._device)."""
+    return resolve_device(device, "device")
 
 
 class _BaseMLP(BaseEstimator):
@@ -343,15 +333,20 @@ class _BaseMLP(BaseEstimator):
             self._sync_network()
             if Y.shape[1] != self.n_outputs_:
                 raise ValueError(f"y: expected {self.n_outputs_} outputs as in the previous fit, got {Y.shape[1]}")
-        self._device = device
+        self._device = device_name(device)
+        self._net.to_device(device)
         X = self._as_net_dtype(X)
         Y = as_float(Y, self._net.dtype, "y")
         if sample_weight is not None:
             sample_weight = as_float(sample_weight, self._net.dtype, "sample_weight")
-        if self.solver == "lbfgs":
-            self._fit_lbfgs(X, Y, sample_weight, eval_set)
-        else:
-            self._fit_stochastic(X, Y, y, sample_weight, incremental, eval_set)
+        try:
+            if self.solver == "lbfgs":
+                self._fit_lbfgs(X, Y, sample_weight, eval_set)
+            else:
+                self._fit_stochastic(X, Y, y, sample_weight, incremental, eval_set)
+        finally:
+            # A GPU keeps X between epochs; the next fit may pass the same array, changed.
+            self._net.release_data()
         return self
 
     def _check_solver(self):
@@ -624,7 +619,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Weights per class, multiplied into ``sample_weight``.
     n_threads : int or None, default=None
         Threads per fit; None uses all cores (within threadpoolctl/OMP_NUM_THREADS limits).
-    device : {'cpu', 'auto'}, default='cpu'
+    device : {'cpu', 'cuda', 'cuda:N', 'auto'}, default='cpu'
+        Where fit trains: 'cuda' needs a build with CUDA (``mlp.build_info()['cuda']``) and a
+        visible GPU, else ValueError says which is missing; 'auto' takes the GPU when there is
+        one and the CPU otherwise. A model fitted on the GPU predicts there; pickled or saved, it
+        loads on the CPU.
     callbacks : list, default=None
         Objects with ``on_epoch_end(estimator, epoch, logs)``; see ``mlp.callbacks``.
 
