@@ -12,6 +12,7 @@ namespace mlp::cpu::MLP_ISA {
 
 template <class T>
 void softmax_rows(T* a, const T* z, idx rows, idx cols) {
+  if (cols <= 0) return;  // no z[0] to start the max from (the _core kernels allow empty rows)
   for (idx i = 0; i < rows; ++i) {
     const T* __restrict zr = z + i * cols;
     T* __restrict ar = a + i * cols;

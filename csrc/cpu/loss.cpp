@@ -29,6 +29,7 @@ double loss_forward(const T* z, const T* a, const T* y, const T* w, idx rows, id
         }
         break;
       case LossKind::CategoricalCrossEntropy: {
+        if (cols == 0) break;  // no classes: nothing to add, and no zr[0] to read
         double mx = zr[0];
         for (idx j = 1; j < cols; ++j) mx = std::max<double>(mx, zr[j]);
         double s = 0.0;
@@ -74,6 +75,7 @@ void loss_backward(T* dz, const T* z, const T* a, const T* y, const T* w, idx ro
         });
         break;
       case LossKind::CategoricalCrossEntropy: {
+        if (cols == 0) break;
         // softmax from z again rather than trusting a: the fused gradient must match the loss.
         T mx = zr[0];
         for (idx j = 1; j < cols; ++j) mx = zr[j] > mx ? zr[j] : mx;
