@@ -6,6 +6,7 @@ says what was expected, so a user can fix the call without reading this file.
 """
 from __future__ import annotations
 
+import decimal
 import math
 import numbers
 import os
@@ -16,6 +17,10 @@ FLOAT_DTYPES = ("float32", "float64")
 
 # The widest layer the core accepts (csrc/network.cpp checks the same bound).
 MAX_WIDTH = 2**31
+
+# What an object array may hold (numbers.Real covers int, float, bool, Fraction, numpy's ints and
+# floats; numpy's bool and Decimal are not registered with it).
+_REAL_SCALARS = (numbers.Real, np.bool_, decimal.Decimal)
 
 
 def check_dtype(dtype, name: str = "dtype") -> np.dtype:
@@ -101,7 +106,11 @@ def check_array(a, name: str, *, dtype="float32", ndim: int = 2, n_columns: int 
 
     kind = arr.dtype.kind
     if kind == "O":
-        # An object array may still hold plain numbers (e.g. a mixed pandas frame).
+        # An object array may still hold plain numbers (e.g. a mixed pandas frame). Anything else
+        # is refused rather than guessed at: None, containers, and strings, even "1.5", which
+        # numpy's astype would parse while a str array is refused.
+        if not all(isinstance(v, _REAL_SCALARS) for v in arr.flat):
+            raise TypeError(f"{name} must hold numbers, got non-numeric values of dtype object")
         try:
             arr = arr.astype(np.float64)
         except OverflowError:  # a Python int beyond float64's range
