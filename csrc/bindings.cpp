@@ -78,8 +78,12 @@ struct PyNetwork {
     return data_key;
   }
   void release_data() {
-    if (gpu_f) gpu_f->release_data();
-    if (gpu_d) gpu_d->release_data();
+    {
+      // Without the GIL: a train_epoch in another thread may hold the device and want the GIL.
+      py::gil_scoped_release rel;
+      if (gpu_f) gpu_f->release_data();
+      if (gpu_d) gpu_d->release_data();
+    }
     data_x = data_y = data_sw = py::object();
     data_key = 0;
   }

@@ -147,7 +147,12 @@ struct Context {
   template <class T>
   const T* ones(idx n);
   void sync();
+  // Destroys every cuBLASLt plan (after the stream's work that uses them).
+  void clear_plans();
 };
+
+// Plans a Context keeps before it starts afresh.
+constexpr std::size_t kMaxPlans = 256;
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;

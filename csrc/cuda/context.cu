@@ -13,6 +13,17 @@ namespace {
 std::atomic<bool> g_tf32{false};
 std::atomic<bool> g_lt{true};
 constexpr std::size_t kWorkspaceBytes = std::size_t(32) << 20;  // cuBLASLt's advice for Hopper
+
+void destroy_plans(std::map<LtKey, LtPlan>& plans) {
+  for (auto& kv : plans) {
+    LtPlan& p = kv.second;
+    if (p.a) cublasLtMatrixLayoutDestroy(p.a);
+    if (p.b) cublasLtMatrixLayoutDestroy(p.b);
+    if (p.c) cublasLtMatrixLayoutDestroy(p.c);
+    if (p.desc) cublasLtMatmulDescDestroy(p.desc);
+  }
+  plans.clear();
+}
 }  // namespace
 
 bool built() { return true; }
@@ -73,14 +84,7 @@ Context::~Context() {
   int prev = -1;
   const bool switched = cudaGetDevice(&prev) == cudaSuccess && prev != device && cudaSetDevice(device) == cudaSuccess;
   if (stream) cudaStreamSynchronize(stream);
-  for (auto& kv : plans) {
-    LtPlan& p = kv.second;
-    if (p.a) cublasLtMatrixLayoutDestroy(p.a);
-    if (p.b) cublasLtMatrixLayoutDestroy(p.b);
-    if (p.c) cublasLtMatrixLayoutDestroy(p.c);
-    if (p.desc) cublasLtMatmulDescDestroy(p.desc);
-  }
-  plans.clear();
+  destroy_plans(plans);
   workspace.release();
   ones_f.release();
   ones_d.release();
@@ -92,6 +96,11 @@ Context::~Context() {
 }
 
 void Context::sync() { MLP_CUDA_CHECK(cudaStreamSynchronize(stream)); }
+
+void Context::clear_plans() {
+  sync();
+  destroy_plans(plans);
+}
 
 template <class T>
 __global__ void fill_kernel(T* p, idx n, T v) {

@@ -59,6 +59,7 @@ bool gemm_bias(Context& c, T* out, const T* a, idx lda, const T* w, idx ldw, con
   const LtKey key{int(sizeof(T)), tf, false, false, m, n, k, lda, ldw, ldc, relu ? 1 : 0, align};
   auto it = c.plans.find(key);
   if (it == c.plans.end()) {
+    if (c.plans.size() >= kMaxPlans) c.clear_plans();  // predict on ever new row counts
     LtPlan p;
     const cudaDataType_t dt = data_type<T>();
     const cublasLtEpilogue_t epi = relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
