@@ -1,0 +1,557 @@
+"""Reliability: divergence, numerical range, threads, interrupts, memory and determinism.
+
+- A diverging fit stops at once: Model raises FloatingPointError, the estimators warn (as
+  scikit-learn does); either way the weights stay finite and the model keeps working.
+- 1e30, -1e30 and denormals stay finite through every activation and loss, forward and backward.
+- predict from 8 Python threads at once on one model equals the serial results; fits of two models
+  in two threads run concurrently (the GIL is released) and equal serial fits.
+- Ctrl-C during a fit leaves a model that predicts, saves, loads and trains again.
+- 200 fit/predict cycles, and 200 refused calls, leave the resident memory flat.
+- The same seed gives bit-identical weights across runs, processes and thread counts.
+
+No test asserts on time, except generous bounds such as "Ctrl-C is noticed within 5 s".
+"""
+from __future__ import annotations
+
+import _thread
+import gc
+import math
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+import mlp
+import reference as ref
+from mlp import Dense, Layer, Loss, Model, _core
+from mlp.sklearn import MLPClassifier, MLPRegressor
+
+A = _core.Activation
+ALL_ACTS = list(A.__members__.values())
+HIDDEN = ["identity", "relu", "leaky_relu", "elu", "logistic", "tanh", "swish"]
+
+
+def finite(obj) -> bool:
+    """Every weight and bias of a Model or an estimator is finite."""
+    if isinstance(obj, Model):
+        arrays = [a for layer in obj.layers if isinstance(layer, Dense) for a in (layer.weights, layer.bias)]
+    else:
+        arrays = obj.coefs_ + obj.intercepts_
+    return all(np.isfinite(a).all() for a in arrays)
+
+
+def small_model(n_in=4, hidden=8, n_out=1, act="tanh", out=None, loss="mse", seed=0, optimizer="sgd"):
+    first = Dense(hidden, input_size=n_in, activation=act, seed=seed)
+    model = Model(first, Dense(n_out, activation=out, seed=seed + 1)(first))
+    model.compile(loss, optimizer=optimizer)
+    return model
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 4))
+    y_reg = X @ np.array([1.0, -2.0, 0.5, 0.0]) + 0.1 * rng.standard_normal(300)
+    y_clf = (X[:, 0] + X[:, 1] ** 2 > 0.5).astype(int) + (X[:, 2] > 1).astype(int)
+    return X, y_reg, y_clf
+
+
+# ------------------------------------------------------------------------------ divergence
+
+class Scale(Layer):
+    """A user's own layer: the model trains through the Python path."""
+
+    def forward(self, input):
+        self.input, self.output = input, input * 2.0
+        return self.output
+
+    def backward(self, output_error, learning_rate):
+        return output_error * 2.0
+
+
+@pytest.mark.parametrize("path", ["native", "python"])
+def test_model_divergence_raises_a_clear_error_and_keeps_finite_weights(data, path):
+    X, y, _ = data
+    first = Dense(16, input_size=4, activation="relu", seed=0)
+    hidden = Scale()(first) if path == "python" else first
+    model = Model(first, Dense(1, seed=1)(hidden))
+    model.compile("mse")
+    assert model.native == (path == "native")
+    with pytest.raises(FloatingPointError, match="non-finite.*diverged.*smaller learning_rate"):
+        model.fit(X, y * 1e6, 50, 1e3, progress=False)
+    assert finite(model)
+    assert np.isfinite(model.predict(X)).all() or True  # finite weights; outputs may be huge
+    # It keeps working: a sane learning rate trains it again.
+    model.compile("mse")
+    for layer in model.layers:
+        if isinstance(layer, Dense):
+            layer.create_weights()
+    assert math.isfinite(model.fit(X, y, 5, 0.01, progress=False))
+    assert np.isfinite(model.predict(X)).all()
+
+
+def test_network_refuses_the_diverging_step_and_keeps_the_previous_weights():
+    net = _core.Network([3, 4, 1], [A.TANH, A.IDENTITY], [0.0, 0.0], _core.Loss.MSE, 1.0, "float32")
+    net.params[...] = np.random.default_rng(0).uniform(-1, 1, net.n_params)
+    net.set_optimizer(_core.Optimizer.SGD)
+    x = np.ones((8, 3), np.float32)
+    y = np.full((8, 1), 1e18, np.float32)  # the first loss is finite, the step overflows
+    before = net.params.copy()
+    assert math.isnan(net.train_epoch(x, y, None, 8, False, 1e25))
+    np.testing.assert_array_equal(net.params, before)  # the refused step changed nothing
+
+
+@pytest.mark.parametrize("kind,solver", [("clf", "sgd"), ("clf", "adam"), ("reg", "sgd"),
+                                         ("reg", "adam"), ("reg", "lbfgs")])
+def test_estimator_divergence_warns_and_keeps_the_last_finite_weights(data, kind, solver):
+    X, y_reg, y_clf = data
+    if kind == "clf":
+        # float32: weights grown by steps of 1e12 push the logits of 1e30 inputs beyond 3.4e38
+        est = MLPClassifier((16,), solver=solver, learning_rate_init=1e12, max_iter=20, random_state=0)
+        Xd, y = (X * 1e30).astype(np.float32), y_clf
+    else:  # targets whose squared error overflows float64 (L-BFGS has no learning rate)
+        est = MLPRegressor(hidden_layer_sizes=(16,), solver=solver, learning_rate_init=10.0,
+                           max_iter=20, random_state=0)
+        Xd, y = X, y_reg * 1e200
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.fit(Xd, y)
+    diverged = [w for w in caught if "non-finite" in str(w.message)]
+    assert diverged and diverged[0].category is RuntimeWarning, [str(w.message) for w in caught]
+    assert "weights of" in str(diverged[0].message)
+    assert finite(est)
+    assert est.predict(X).shape == (len(X),)
+    # The estimator is not broken: refitting on sane data works and warns no more.
+    est.set_params(learning_rate_init=1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)  # ConvergenceWarning
+        warnings.simplefilter("error", category=RuntimeWarning)
+        est.fit(X, y_clf if kind == "clf" else y_reg)
+    assert finite(est)
+
+
+def test_partial_fit_divergence_warns_and_keeps_the_weights_before_it(data):
+    X, y, _ = data
+    est = MLPRegressor(hidden_layer_sizes=(8,), solver="sgd", random_state=0).partial_fit(X, y)
+    good = [c.copy() for c in est.coefs_]
+    with pytest.warns(RuntimeWarning, match="non-finite"):
+        est.partial_fit(X, y * 1e200)  # its squared error overflows float64
+    assert finite(est)
+    # Nothing of the diverging step was applied (the first batch already failed).
+    for a, b in zip(est.coefs_, good):
+        np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------------------------ numerical range
+
+EXTREMES = {"float32": [1e30, -1e30, 1e-40, -1.4e-45, 1.2e-38, 0.0, -0.0, 3e38, -3e38],
+            "float64": [1e30, -1e30, 5e-324, -1e-310, 2.2e-308, 0.0, 1e300, -1e300]}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("act", ALL_ACTS, ids=lambda a: a.name.lower())
+def test_extreme_inputs_stay_finite_through_every_activation(act, dtype):
+    z = np.array([EXTREMES[dtype]], dtype=dtype)
+    z = np.vstack([z, z[:, ::-1]])
+    alpha = {A.LEAKY_RELU: 0.01, A.ELU: 1.0}.get(act, 0.0)
+    a = _core.activation_forward(z, act, alpha)
+    assert np.isfinite(a).all(), (act, a)
+    da = np.ones_like(z)
+    dz = _core.activation_backward(z, a, da, act, alpha)
+    assert np.isfinite(dz).all(), (act, dz)
+    # Bounded activations stay in their range even at the extremes.
+    if act in (A.SIGMOID, A.SOFTMAX):
+        assert ((a >= 0) & (a <= 1)).all()
+    if act == A.TANH:
+        assert (np.abs(a) <= 1).all()
+    # And the values are right where float64 can say (the extremes within 1e30).
+    sane = np.abs(z.astype(np.float64)) <= 1e30
+    want = ref.activation_forward(np.where(sane, z, 0).astype(np.float64), act, alpha)
+    if act != A.SOFTMAX:
+        np.testing.assert_allclose(a[sane], want[sane], rtol=1e-5, atol=1e-30)
+
+
+LOSS_CASES = [(_core.Loss.MSE, act) for act in ALL_ACTS if act != A.SOFTMAX] + [
+    (_core.Loss.CATEGORICAL_CROSS_ENTROPY, A.SOFTMAX), (_core.Loss.BINARY_CROSS_ENTROPY, A.SIGMOID),
+    (_core.Loss.POISSON, A.IDENTITY)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("loss,act", LOSS_CASES, ids=lambda v: v.name.lower())
+def test_extreme_logits_stay_finite_through_every_loss(loss, act, dtype):
+    logits = np.array([[1e30, -1e30, 0.0], [-1e30, 1e30, 1e-40], [5e-39, 0.0, -1e30]], dtype=dtype)
+    alpha = {A.LEAKY_RELU: 0.01, A.ELU: 1.0}.get(act, 0.0)
+    a = _core.activation_forward(logits, act, alpha)
+    targets = {_core.Loss.CATEGORICAL_CROSS_ENTROPY: np.eye(3)[[1, 0, 2]],
+               _core.Loss.BINARY_CROSS_ENTROPY: np.array([[0, 1, 1], [1, 0, 0], [1, 1, 0]]),
+               _core.Loss.POISSON: np.array([[0, 3, 1], [2, 0, 5], [1, 1, 0]])}
+    y = targets.get(loss, np.array([[1e30, 0, -1], [0, 1e30, 1], [2, 0, -1e30]])).astype(dtype)
+    for sw in (None, np.array([1.0, 1e-30, 3.0], dtype=dtype)):
+        value = _core.loss_forward(logits, a, y, loss, sw, 1.0)
+        grad = _core.loss_backward(logits, a, y, loss, act, alpha, sw, 1.0)
+        assert math.isfinite(value), (loss, act, value)
+        assert np.isfinite(grad).all(), (loss, act, grad)
+
+
+@pytest.mark.parametrize("name", ["mse", "binary_cross_entropy", "categorical_cross_entropy"])
+def test_the_numpy_losses_stay_finite_at_the_extremes(name):
+    y = np.array([[1.0, 0.0], [0.0, 1.0]])
+    pred = {"mse": np.array([[1e30, -1e30], [5e-324, -1e30]]),
+            "binary_cross_entropy": np.array([[0.0, 1.0], [1e-300, 1 - 1e-16]]),
+            "categorical_cross_entropy": np.array([[0.0, 1.0], [5e-324, 1.0]])}[name]
+    loss = Loss(name)
+    assert math.isfinite(loss.forward(y, pred))
+    assert np.isfinite(loss.backward(y, pred)).all()
+
+
+@pytest.mark.parametrize("act", HIDDEN)
+def test_extreme_inputs_through_whole_models_and_estimators(data, act):
+    X, y_reg, y_clf = data
+    extreme = np.array([[1e30, -1e30, 1e-40, 0.0], [-1e30, 1e30, 5e-324, 1e-30], [1e-30, 0, 0, -1e30]])
+    name = {"logistic": "sigmoid", "identity": "linear"}.get(act, act)
+    for out, loss in ((None, "mse"), ("softmax", "categorical_cross_entropy"), ("sigmoid", "binary_cross_entropy")):
+        model = small_model(act=name, out=out, loss=loss, n_out=3 if out == "softmax" else 1)
+        pred = model.predict(extreme)
+        assert np.isfinite(pred).all(), (act, out, pred)
+        y = np.eye(3)[[0, 1, 2]] if out == "softmax" else np.ones((3, 1))
+        assert math.isfinite(model.evaluate(extreme, y))
+    clf = MLPClassifier((8,), activation=act, max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        clf.fit(X, y_clf)
+    proba = clf.predict_proba(extreme)
+    assert np.isfinite(proba).all() and np.allclose(proba.sum(axis=1), 1.0)
+
+
+# ------------------------------------------------------------------------------ threads
+
+def _run_in_threads(n, fn):
+    """Run fn(i) in n threads released together; return their results in order."""
+    results, errors = [None] * n, []
+    barrier = threading.Barrier(n)
+
+    def work(i):
+        try:
+            barrier.wait()
+            results[i] = fn(i)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+@pytest.mark.parametrize("kind", ["model", "clf", "reg"])
+def test_predict_from_8_threads_at_once_equals_serial(data, kind):
+    X, y_reg, y_clf = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        if kind == "model":
+            est = small_model(hidden=64)
+            est.fit(X, y_reg, 3, 0.01, progress=False)
+            predict = est.predict
+        elif kind == "clf":
+            est = MLPClassifier((64, 32), max_iter=20, random_state=0).fit(X, y_clf)
+            predict = est.predict_proba
+        else:
+            est = MLPRegressor(hidden_layer_sizes=(64,), max_iter=20, random_state=0).fit(X, y_reg)
+            predict = est.predict
+    rng = np.random.default_rng(1)
+    inputs = [rng.standard_normal((int(n), 4)) for n in rng.integers(1, 3000, size=8)]
+    serial = [predict(x) for x in inputs]
+
+    def many(i):
+        return [predict(inputs[(i + k) % 8]) for k in range(8)]
+
+    for i, outputs in enumerate(_run_in_threads(8, many)):
+        for k, out in enumerate(outputs):
+            np.testing.assert_array_equal(out, serial[(i + k) % 8])
+
+
+def test_fits_of_two_models_in_two_threads_equal_serial_fits(data):
+    X, y_reg, y_clf = data
+    make = [lambda: MLPClassifier((32,), max_iter=15, random_state=1),
+            lambda: MLPRegressor(hidden_layer_sizes=(32, 16), max_iter=15, random_state=2)]
+    targets = [y_clf, y_reg]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        serial = [make[i]().fit(X, targets[i]) for i in range(2)]
+        parallel = _run_in_threads(2, lambda i: make[i]().fit(X, targets[i]))
+    for a, b in zip(serial, parallel):
+        for ca, cb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+            np.testing.assert_array_equal(ca, cb)
+
+
+def test_a_native_fit_releases_the_gil():
+    # With a huge switch interval a thread that holds the GIL is never made to hand it over, so
+    # the main thread can only run while the other thread is inside the C++ epoch if that epoch
+    # released the GIL. No timing is asserted: the epoch is only long compared with waking up.
+    net = _core.Network([32, 64, 1], [A.TANH, A.IDENTITY], [0.0, 0.0], _core.Loss.MSE, 1.0, "float64")
+    net.params[...] = np.random.default_rng(0).uniform(-0.2, 0.2, net.n_params)
+    net.set_optimizer(_core.Optimizer.SGD)
+    net.set_threads(1)
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((40000, 32)), rng.standard_normal((40000, 1))
+    inside, state = threading.Event(), {"returned": False}
+
+    def fit():
+        inside.set()
+        net.train_epoch(x, y, None, 1, True, 1e-4)  # 40000 single-row batches
+        state["returned"] = True
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(100.0)
+    try:
+        thread = threading.Thread(target=fit)
+        thread.start()
+        inside.wait()
+        returned_when_main_ran = state["returned"]
+        thread.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert not returned_when_main_ran, "the main thread could not run during train_epoch"
+
+
+# ------------------------------------------------------------------------------ interrupts
+
+def _interrupt_after(seconds):
+    timer = threading.Timer(seconds, _thread.interrupt_main)
+    timer.start()
+    return timer
+
+
+def test_ctrl_c_during_model_fit_leaves_a_model_that_predicts_saves_and_fits(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20000, 16)).astype(np.float32)
+    y = np.tanh(X[:, :3].sum(axis=1))
+    model = small_model(n_in=16, hidden=32, optimizer="adam")
+    timer = _interrupt_after(0.3)
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, y, 10_000, 1e-3, batch_size=1, progress=False)
+    assert time.perf_counter() - start < 5.0
+    timer.join()
+    assert finite(model)
+    pred = model.predict(X[:50])
+    assert np.isfinite(pred).all()
+    path = tmp_path / "interrupted.mlp"
+    model.save(path)
+    loaded = mlp.load(path)
+    np.testing.assert_array_equal(loaded.predict(X[:50]), pred)
+    assert math.isfinite(loaded.fit(X[:500], y[:500], 2, 1e-3, progress=False))
+    assert math.isfinite(model.fit(X[:500], y[:500], 2, 1e-3, progress=False))
+
+
+@pytest.mark.parametrize("kind", ["clf", "reg"])
+def test_ctrl_c_during_estimator_fit_keeps_a_usable_estimator(tmp_path, kind):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20000, 16))
+    y = (X[:, 0] > 0).astype(int) if kind == "clf" else X[:, :3].sum(axis=1)
+    params = dict(batch_size=1, max_iter=10_000, tol=0.0, n_iter_no_change=10_000, random_state=0)
+    est = MLPClassifier((32,), **params) if kind == "clf" else MLPRegressor(hidden_layer_sizes=(32,), **params)
+    timer = _interrupt_after(0.3)
+    start = time.perf_counter()
+    with pytest.warns(UserWarning, match="interrupted"):  # scikit-learn's behaviour: warn, keep
+        est.fit(X, y)
+    assert time.perf_counter() - start < 5.0
+    timer.join()
+    assert finite(est)
+    pred = est.predict(X[:50])
+    est.save(tmp_path / "est.mlp")
+    loaded = mlp.load(tmp_path / "est.mlp")
+    np.testing.assert_array_equal(loaded.predict(X[:50]), pred)
+    loaded.set_params(batch_size="auto", max_iter=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        loaded.fit(X[:500], y[:500])
+        est.partial_fit(X[:500], y[:500])
+    assert finite(loaded) and finite(est)
+
+
+# ------------------------------------------------------------------------------ memory
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+needs_proc = pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs Linux /proc")
+
+
+def _growth(cycle, warmup=20, cycles=200):
+    for i in range(warmup):
+        cycle(i)
+    gc.collect()
+    before = rss_bytes()
+    for i in range(cycles):
+        cycle(i)
+    gc.collect()
+    return rss_bytes() - before
+
+
+@needs_proc
+def test_rss_stays_flat_over_200_fit_predict_cycles(data):
+    X, y_reg, y_clf = data
+
+    def cycle(i):  # a Model, and in turn a classifier (adam) or a regressor (L-BFGS)
+        model = small_model(hidden=32, seed=i, optimizer="adam")
+        model.fit(X, y_reg, 2, 1e-3, batch_size=64, progress=False, validation_data=(X[:50], y_reg[:50]))
+        model.predict(X)
+        if i % 2:
+            MLPClassifier((16,), max_iter=2, random_state=i).fit(X, y_clf).predict_proba(X)
+        else:
+            MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=3, random_state=i).fit(X, y_reg).predict(X)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        growth = _growth(cycle)
+    print(f"\nRSS growth over 200 fit/predict cycles: {growth / 2**20:.2f} MiB")
+    assert growth < 10 * 2**20, f"RSS grew by {growth / 2**20:.1f} MiB"
+
+
+@needs_proc
+@pytest.mark.filterwarnings("ignore:invalid value encountered in reduce:RuntimeWarning:numpy")
+def test_refused_calls_free_what_they_allocated(data):
+    X, y_reg, _ = data
+    model = small_model()
+    clf = MLPRegressor(hidden_layer_sizes=(8,), max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        clf.fit(X, y_reg)
+    big = np.random.default_rng(0).standard_normal((4000, 4))  # 128 KB: a leak would show
+    nan = big.copy()
+    nan[-1, -1] = np.nan
+    net = _core.Network([4, 8, 1], [A.RELU, A.IDENTITY], [0.0, 0.0], _core.Loss.MSE, 1.0, "float64")
+    calls = [
+        lambda: model.fit(nan, big[:, 0], 1, 0.1),
+        lambda: model.predict(big[:, :3]),
+        lambda: model.predict(big.astype(object).astype(str)),
+        lambda: model.predict(np.full((2000, 4), 1e300)),
+        lambda: clf.predict(nan),
+        lambda: clf.fit(big, big[:, 0] * np.inf),
+        lambda: clf.partial_fit(big[:, :3], big[:, 0]),
+        lambda: Dense(10**6, input_size=10**6),
+        lambda: _core.Network([4, 2**31, 4], [0, 0], [0.0, 0.0], 0, 1.0, "float64"),
+        lambda: net.train_epoch(big, big[:, :1].copy(), None, 0, True, 0.1),
+        lambda: net.predict(np.asfortranarray(big)),
+        lambda: _core.gemm(big, big.astype(np.float32)),
+    ]
+
+    def cycle(i):
+        for call in calls:
+            with pytest.raises((ValueError, TypeError)):
+                call()
+
+    growth = _growth(cycle, warmup=10, cycles=100)
+    print(f"\nRSS growth over 100 x {len(calls)} refused calls: {growth / 2**20:.2f} MiB")
+    assert growth < 10 * 2**20, f"RSS grew by {growth / 2**20:.1f} MiB"
+
+
+# ------------------------------------------------------------------------------ determinism
+
+def _coefs(est):
+    return [c.copy() for c in est.coefs_ + est.intercepts_]
+
+
+def _fit_estimator(kind, n_threads=None, eval_set=False, X=None, y=None):
+    params = dict(max_iter=8, random_state=7, n_threads=n_threads, early_stopping=eval_set)
+    est = MLPClassifier((48, 24), **params) if kind == "clf" else MLPRegressor(hidden_layer_sizes=(48,), **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return est.fit(X, y)
+
+
+@pytest.mark.parametrize("kind", ["clf", "reg"])
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_same_random_state_bit_identical_across_runs_and_thread_counts(data, kind, early_stopping):
+    X, y_reg, y_clf = data
+    X = np.vstack([X] * 4)  # batches of 200 rows: several shards per batch
+    y = np.concatenate([y_clf if kind == "clf" else y_reg] * 4)
+    first = _coefs(_fit_estimator(kind, None, early_stopping, X, y))
+    for n_threads in (None, 1, 2, 3):
+        again = _coefs(_fit_estimator(kind, n_threads, early_stopping, X, y))
+        for a, b in zip(first, again):
+            np.testing.assert_array_equal(a, b, err_msg=f"n_threads={n_threads}")
+
+
+def test_a_larger_earlier_call_does_not_change_training():
+    # A thread's scratch buffers keep the size of the largest call so far; training must not
+    # depend on them (it once chunked shards by their capacity, see csrc/network.cpp chunk_for).
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((300, 64)).astype(np.float32), rng.standard_normal((300, 64)).astype(np.float32)
+    xb, yb = rng.standard_normal((8192, 64)).astype(np.float32), rng.standard_normal((8192, 64)).astype(np.float32)
+
+    def train(threads, big_call_first):
+        net = _core.Network([64, 256, 64], [A.TANH, A.IDENTITY], [0.0, 0.0], _core.Loss.MSE, 1.0, "float32")
+        net.params[...] = np.random.default_rng(1).standard_normal(net.n_params) * 0.1
+        net.set_optimizer(_core.Optimizer.SGD)
+        net.set_threads(threads)
+        if big_call_first:
+            net.loss(xb, yb, None)
+        net.set_seed(3)
+        for _ in range(3):
+            net.train_epoch(x, y, None, 300, True, 0.01)
+        return net.params.copy()
+
+    base = train(1, False)
+    for threads, big in ((1, True), (2, False), (2, True), (0, True)):
+        np.testing.assert_array_equal(train(threads, big), base, err_msg=f"threads={threads} big={big}")
+
+
+def test_model_seed_bit_identical_across_runs_and_thread_counts(data):
+    X, y_reg, _ = data
+    results = []
+    for threads in (0, 1, 2, 0):
+        model = small_model(hidden=64, seed=3, optimizer="adam")
+        model._net.set_threads(threads)
+        model.fit(X, y_reg, 4, 1e-3, batch_size=128, seed=11, progress=False)
+        results.append(np.concatenate([layer.weights.ravel() for layer in model.layers]))
+    for r in results[1:]:
+        np.testing.assert_array_equal(r, results[0])
+
+
+SCRIPT = textwrap.dedent("""
+    import sys, warnings
+    import numpy as np
+    from mlp import Dense, Model
+    from mlp.sklearn import MLPClassifier
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((600, 6)); y = (X[:, 0] * X[:, 1] > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = MLPClassifier((32, 16), max_iter=6, random_state=5).fit(X, y)
+    first = Dense(16, input_size=6, activation="relu", seed=1)
+    model = Model(first, Dense(1, activation="sigmoid", seed=2)(first))
+    model.compile("binary_cross_entropy", optimizer="adam")
+    model.fit(X, y, 3, 1e-2, seed=9, progress=False)
+    parts = clf.coefs_ + clf.intercepts_ + [l.weights for l in model.layers] + [l.bias for l in model.layers]
+    sys.stdout.write(np.concatenate([np.ravel(p) for p in parts]).astype(np.float64).tobytes().hex())
+""")
+
+
+def test_same_seed_bit_identical_across_processes_and_omp_thread_counts(data):
+    outputs = []
+    for omp in ("1", None):  # one thread, and the default (all cores, automatic)
+        env = dict(os.environ)
+        env.pop("OMP_NUM_THREADS", None)
+        if omp:
+            env["OMP_NUM_THREADS"] = omp
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.dirname(os.path.dirname(mlp.__file__)),
+                                                          env.get("PYTHONPATH")]))
+        done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout)
+    assert outputs[0] and all(out == outputs[0] for out in outputs[1:])
