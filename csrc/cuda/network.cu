@@ -2,11 +2,12 @@
 // epoch uploads the weights and optimizer state, runs every batch on one stream (gather, forward,
 // fused loss, backward, one-launch optimizer step) with no host round trip, and copies back only
 // the epoch's loss, then the weights. The batch order is the CPU's (epoch_order, the same seed),
-// made on the host while the previous epoch runs and uploaded as one index array.
+// made on a host thread while the previous epoch runs and uploaded as one index array.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <future>
 #include <limits>
 #include <mutex>
 #include <vector>
@@ -325,9 +326,9 @@ struct DeviceNetwork<T>::Impl {
     }
     next_valid = false;
   }
-  // The next epoch's order, made while the GPU works through this one.
+  // The next epoch's order, made on a second host thread while this one enqueues the epoch
+  // (next_order must have room for n already: pinned memory is allocated on the calling thread).
   void make_next_order(idx n) {
-    next_order.reserve(std::size_t(n));
     std::uint64_t rng = host.rng_state();
     next_rng_before = rng;
     epoch_order(next_order.data(), n, true, rng);
@@ -348,10 +349,13 @@ struct DeviceNetwork<T>::Impl {
     const DataPtrs dev = bind_data(hx, hy, hsw, n, key);
     ensure_work(batch);
     upload_state(true);
+    std::future<void> ahead;
     if (shuffle) {
       perm.reserve(std::size_t(n));
       make_order(n);
       MLP_CUDA_CHECK(cudaMemcpyAsync(perm.data(), order.data(), sizeof(idx) * n, cudaMemcpyHostToDevice, ctx.stream));
+      next_order.reserve(std::size_t(n));
+      ahead = std::async(std::launch::async, [this, n] { make_next_order(n); });
     }
     MLP_CUDA_CHECK(cudaMemsetAsync(state.data(), 0, sizeof(EpochState), ctx.stream));
     EpochState* st = state.data();
@@ -425,7 +429,7 @@ struct DeviceNetwork<T>::Impl {
         }
       }
     }
-    if (shuffle && !stop) make_next_order(n);
+    if (ahead.valid()) ahead.get();
     MLP_CUDA_CHECK(cudaMemcpyAsync(state_host.data(), st, sizeof(EpochState), cudaMemcpyDeviceToHost, ctx.stream));
     download_state();  // synchronizes
     const EpochState& hs = *state_host.data();
