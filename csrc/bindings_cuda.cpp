@@ -75,7 +75,10 @@ void bind_cuda(py::module_& m) {
     });
   }, py::arg("z"), py::arg("a"), py::arg("da"), py::arg("act"), py::arg("alpha"));
 
-  o.def("dense_forward", [](const py::array& x, const py::array& w, const py::array& b, int act, double alpha) {
+  // want_z=False asks for the activation alone, the path of hidden layers (ReLU: one cuBLASLt
+  // matmul with the bias+ReLU epilogue); z is then None.
+  o.def("dense_forward", [](const py::array& x, const py::array& w, const py::array& b, int act, double alpha,
+                            bool want_z) {
     return by_dtype(x, "x", [&](auto tag) -> py::object {
       using T = decltype(tag);
       const T* px = ptr<T>(x, "x", 2);
@@ -90,11 +93,11 @@ void bind_cuda(py::module_& m) {
       const Act ac = to_act(act);
       {
         py::gil_scoped_release rel;
-        ops::dense_forward<T>(pz, pa, px, pw, pb, n, in, out, ac, T(alpha));
+        ops::dense_forward<T>(want_z ? pz : nullptr, pa, px, pw, pb, n, in, out, ac, T(alpha));
       }
-      return py::make_tuple(z, a);
+      return py::make_tuple(want_z ? py::object(z) : py::none(), a);
     });
-  }, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("act"), py::arg("alpha"));
+  }, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("act"), py::arg("alpha"), py::arg("want_z") = true);
 
   // As _core.dense_backward; prev_* (optional) apply the previous layer's derivative to dx.
   o.def("dense_backward", [](const py::array& x, const py::array& w, const py::array& z, const py::array& a,

@@ -149,7 +149,8 @@ class Network:
 class _CudaOps:
     """_core.cuda_ops: the CUDA operations on host arrays, under the names and arguments of the
     CPU functions above (gemm, activation_forward/backward, dense_forward, loss_forward/backward,
-    sgd_step, adam_step), plus gather_rows(x, rows). dense_backward also takes prev_act,
+    sgd_step, adam_step), plus gather_rows(x, rows). dense_forward also takes want_z=False (z is
+    then None: the hidden layers' path); dense_backward also takes prev_act,
     prev_alpha, prev_z, prev_a to apply the previous layer's derivative to dx. They raise
     ValueError in a CPU-only build. For the tests in tests/cuda."""
 

@@ -84,6 +84,10 @@ def test_dense_forward(rng, lt, dtype, act, alpha, n, fan_in, fan_out):
     z, a = cuda.dense_forward(x, w, b, act, alpha)
     close(z, z_ref, dtype, f"dense_forward z {act.name}")
     close(a, a_ref, dtype, f"dense_forward a {act.name}")
+    # Without z: the hidden layers' path (ReLU through cuBLASLt's bias+ReLU epilogue).
+    none, a_only = cuda.dense_forward(x, w, b, act, alpha, want_z=False)
+    assert none is None
+    close(a_only, a_ref, dtype, f"dense_forward a without z {act.name}")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
