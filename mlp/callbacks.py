@@ -115,7 +115,7 @@ class ProgressBar(Callback):
             tqdm = None
         self._bar = tqdm(total=total, file=out, unit="epoch") if tqdm is not None else None
         self._total, self._out = total, out
-        self._last_draw = 0.0
+        self._last_draw, self._pending = 0.0, None
 
     def on_epoch_end(self, estimator, epoch, logs):
         shown = {k: logs[k] for k in ("loss", "val_loss", "val_score") if logs.get(k) is not None}
@@ -124,18 +124,23 @@ class ProgressBar(Callback):
             self._bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
             self._bar.update(1)
         else:
-            now = time.monotonic()
-            if now - self._last_draw < 0.1 and epoch + 1 != self._total:
-                return False  # at most ten lines a second, however short the epochs
-            self._last_draw = now
             figures = " ".join(f"{k}={v:.4g}" for k, v in shown.items())
             of = f"/{self._total}" if self._total else ""
-            self._out.write(f"\repoch {epoch + 1}{of} {figures}   ")
-            self._out.flush()
+            self._pending = f"\repoch {epoch + 1}{of} {figures}   "
+            now = time.monotonic()
+            if now - self._last_draw >= 0.1 or epoch + 1 == self._total:
+                self._draw(now)  # at most ten lines a second, however short the epochs
         return False
+
+    def _draw(self, now):
+        self._out.write(self._pending)
+        self._out.flush()
+        self._pending, self._last_draw = None, now
 
     def on_train_end(self, estimator):
         if self._bar is not None:
             self._bar.close()
         else:
+            if self._pending is not None:  # the last epoch's line, when the rate limit held it back
+                self._draw(time.monotonic())
             self._out.write("\n")
