@@ -17,6 +17,7 @@
 #include <unistd.h>
 #endif
 
+#include "bind_ops.hpp"
 #include "cpu/dense.hpp"
 #include "cpu/kernels.hpp"
 #include "cuda/api.hpp"
@@ -112,6 +113,52 @@ void check_network_memory(const std::vector<idx>& sizes, double value_bytes) {
   }
 }
 
+// The CPU kernels behind _core's per-operation entry points (bind_ops.hpp).
+template <class T>
+struct CpuOps {
+  static constexpr bool fused_paths = false;
+  static void gemm(T* c, const T* a, const T* b, idx m, idx n, idx k, bool ta, bool tb) {
+    mlp::cpu::GemmArgs<T> g;
+    g.m = m; g.n = n; g.k = k;
+    g.a = a; g.lda = ta ? m : k; g.trans_a = ta;
+    g.b = b; g.ldb = tb ? k : n; g.trans_b = tb;
+    g.c = c; g.ldc = n;
+    mlp::cpu::kernels<T>().gemm(g);
+  }
+  static void activation_forward(T* a, const T* z, idx rows, idx cols, Act act, T alpha) {
+    mlp::cpu::kernels<T>().activation_forward(a, z, rows, cols, act, alpha);
+  }
+  static void activation_backward(T* dz, const T* z, const T* a, const T* da, idx rows, idx cols, Act act, T alpha) {
+    mlp::cpu::kernels<T>().activation_backward(dz, z, a, da, rows, cols, act, alpha);
+  }
+  static void dense_forward(T* z, T* a, const T* x, const T* w, const T* b, idx n, idx in, idx out, Act act, T alpha) {
+    mlp::cpu::dense_forward<T>(z, a, x, w, b, n, in, out, act, alpha);
+  }
+  static void dense_backward(T* dw, T* db, T* dx, const T* dz, const T* x, const T* w, idx n, idx in, idx out,
+                             Act prev_act, T prev_alpha, const T* prev_z, const T* prev_a) {
+    mlp::cpu::dense_backward<T>(dw, db, dx, dz, x, w, n, in, out, T(0), nullptr, prev_act, prev_alpha, prev_z, prev_a);
+  }
+  static double loss_forward(const T* z, const T* a, const T* y, const T* w, idx rows, idx cols, LossKind loss) {
+    return mlp::cpu::kernels<T>().loss_forward(z, a, y, w, rows, cols, loss);
+  }
+  static void loss_backward(T* dz, const T* z, const T* a, const T* y, const T* w, idx rows, idx cols, LossKind loss,
+                            Act act, T alpha, T coef) {
+    mlp::cpu::kernels<T>().loss_backward(dz, z, a, y, w, rows, cols, loss, act, alpha, coef);
+  }
+  static void sgd_step(T* p, const T* g, T* v, idx n, T lr, T mu, bool nesterov) {
+    std::vector<T> d(static_cast<std::size_t>(n));
+    const auto& k = mlp::cpu::kernels<T>();
+    k.sgd_delta(d.data(), p, g, v, n, lr, mu, nesterov, T(0));
+    k.add_inplace(p, d.data(), n);
+  }
+  static void adam_step(T* p, const T* g, T* m, T* v, idx n, T lr_t, T b1, T b2, T eps) {
+    std::vector<T> d(static_cast<std::size_t>(n));
+    const auto& k = mlp::cpu::kernels<T>();
+    k.adam_delta(d.data(), p, g, m, v, n, lr_t, b1, b2, eps, T(0));
+    k.add_inplace(p, d.data(), n);
+  }
+};
+
 bool check_signals() {
   py::gil_scoped_acquire gil;
   return PyErr_CheckSignals() != 0;
@@ -159,166 +206,7 @@ PYBIND11_MODULE(_core, m) {
   });
   mlp::bind_cuda(m);
 
-  m.def("gemm", [](const py::array& a, const py::array& b, bool ta, bool tb) {
-    return by_dtype(a, "a", [&](auto tag) -> py::object {
-      using T = decltype(tag);
-      const T* pa = ptr<T>(a, "a", 2);
-      const T* pb = ptr<T>(b, "b", 2);
-      const idx m_ = ta ? a.shape(1) : a.shape(0), k = ta ? a.shape(0) : a.shape(1);
-      const idx kb = tb ? b.shape(1) : b.shape(0), n = tb ? b.shape(0) : b.shape(1);
-      if (k != kb) throw py::value_error("gemm: inner dimensions differ (" + std::to_string(k) + " vs " + std::to_string(kb) + ")");
-      auto c = empty<T>(m_, n);
-      mlp::cpu::GemmArgs<T> g;
-      g.m = m_; g.n = n; g.k = k;
-      g.a = pa; g.lda = a.shape(1); g.trans_a = ta;
-      g.b = pb; g.ldb = b.shape(1); g.trans_b = tb;
-      g.c = c.mutable_data(); g.ldc = n;
-      {
-        py::gil_scoped_release rel;
-        mlp::cpu::kernels<T>().gemm(g);
-      }
-      return std::move(c);
-    });
-  }, py::arg("a"), py::arg("b"), py::arg("trans_a") = false, py::arg("trans_b") = false);
-
-  m.def("activation_forward", [](const py::array& z, int act, double alpha) {
-    return by_dtype(z, "z", [&](auto tag) -> py::object {
-      using T = decltype(tag);
-      const T* pz = ptr<T>(z, "z", 2);
-      auto a = empty<T>(z.shape(0), z.shape(1));
-      mlp::cpu::kernels<T>().activation_forward(a.mutable_data(), pz, z.shape(0), z.shape(1), to_act(act), T(alpha));
-      return std::move(a);
-    });
-  }, py::arg("z"), py::arg("act"), py::arg("alpha"));
-
-  m.def("activation_backward", [](const py::array& z, const py::array& a, const py::array& da, int act, double alpha) {
-    return by_dtype(z, "z", [&](auto tag) -> py::object {
-      using T = decltype(tag);
-      const idx r = z.shape(0), c = z.ndim() == 2 ? z.shape(1) : -1;
-      const T* pz = ptr<T>(z, "z", 2);
-      const T* pa = ptr<T>(a, "a", 2, r, c);
-      const T* pg = ptr<T>(da, "da", 2, r, c);
-      auto dz = empty<T>(r, c);
-      mlp::cpu::kernels<T>().activation_backward(dz.mutable_data(), pz, pa, pg, r, c, to_act(act), T(alpha));
-      return std::move(dz);
-    });
-  }, py::arg("z"), py::arg("a"), py::arg("da"), py::arg("act"), py::arg("alpha"));
-
-  m.def("dense_forward", [](const py::array& x, const py::array& w, const py::array& b, int act, double alpha) {
-    return by_dtype(x, "x", [&](auto tag) -> py::object {
-      using T = decltype(tag);
-      const T* px = ptr<T>(x, "x", 2);
-      const idx n = x.shape(0), in = x.shape(1);
-      const T* pw = ptr<T>(w, "w", 2, in);
-      const idx out = w.shape(1);
-      const T* pb = ptr<T>(b, "b", 1, out);
-      auto z = empty<T>(n, out);
-      auto a = empty<T>(n, out);
-      T* pz = z.mutable_data();
-      T* pa = a.mutable_data();
-      const Act ac = to_act(act);
-      {
-        py::gil_scoped_release rel;
-        mlp::cpu::dense_forward<T>(pz, pa, px, pw, pb, n, in, out, ac, T(alpha));
-      }
-      return py::make_tuple(z, a);
-    });
-  }, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("act"), py::arg("alpha"));
-
-  m.def("dense_backward", [](const py::array& x, const py::array& w, const py::array& z, const py::array& a,
-                             const py::array& g, int act, double alpha, bool g_is_dz, bool need_dx) {
-    return by_dtype(x, "x", [&](auto tag) -> py::object {
-      using T = decltype(tag);
-      const T* px = ptr<T>(x, "x", 2);
-      const idx n = x.shape(0), in = x.shape(1);
-      const T* pw = ptr<T>(w, "w", 2, in);
-      const idx out = w.shape(1);
-      const T* pz = ptr<T>(z, "z", 2, n, out);
-      const T* pa = ptr<T>(a, "a", 2, n, out);
-      const T* pg = ptr<T>(g, "g", 2, n, out);
-      auto dz = empty<T>(n, out);
-      auto dw = empty<T>(in, out);
-      auto db = py::array_t<T>(out);
-      py::object dx = py::none();
-      T* pdx = nullptr;
-      if (need_dx) {
-        auto dxa = empty<T>(n, in);
-        pdx = dxa.mutable_data();
-        dx = dxa;
-      }
-      const Act ac = to_act(act);
-      {
-        py::gil_scoped_release rel;
-        const T* pdz = pg;
-        if (!g_is_dz) {
-          mlp::cpu::kernels<T>().activation_backward(dz.mutable_data(), pz, pa, pg, n, out, ac, T(alpha));
-          pdz = dz.data();
-        }
-        mlp::cpu::dense_backward<T>(dw.mutable_data(), db.mutable_data(), pdx, pdz, px, pw, n, in, out, T(0));
-      }
-      return py::make_tuple(dw, db, dx);
-    });
-  }, py::arg("x"), py::arg("w"), py::arg("z"), py::arg("a"), py::arg("g"), py::arg("act"), py::arg("alpha"),
-     py::arg("g_is_dz"), py::arg("need_dx"));
-
-  m.def("loss_forward", [](const py::array& z, const py::array& a, const py::array& y, int loss,
-                           const py::object& sw, double scale) {
-    return by_dtype(z, "z", [&](auto tag) -> double {
-      using T = decltype(tag);
-      const LossInputs<T> in(z, a, y, sw);
-      return scale * mlp::cpu::kernels<T>().loss_forward(in.z, in.a, in.y, in.w, in.n, in.c, to_loss(loss)) / in.wsum;
-    });
-  }, py::arg("z"), py::arg("a"), py::arg("y"), py::arg("loss"), py::arg("sample_weight"), py::arg("scale"));
-
-  m.def("loss_backward", [](const py::array& z, const py::array& a, const py::array& y, int loss, int act,
-                            double alpha, const py::object& sw, double scale) {
-    return by_dtype(z, "z", [&](auto tag) -> py::object {
-      using T = decltype(tag);
-      const LossInputs<T> in(z, a, y, sw);
-      if (to_loss(loss) == LossKind::Mse && to_act(act) == Act::Softmax)
-        throw py::value_error("act: softmax goes only with categorical cross-entropy, not with mse");
-      auto dz = empty<T>(in.n, in.c);
-      mlp::cpu::kernels<T>().loss_backward(dz.mutable_data(), in.z, in.a, in.y, in.w, in.n, in.c, to_loss(loss),
-                                           to_act(act), T(alpha), T(scale / in.wsum));
-      return std::move(dz);
-    });
-  }, py::arg("z"), py::arg("a"), py::arg("y"), py::arg("loss"), py::arg("act"), py::arg("alpha"),
-     py::arg("sample_weight"), py::arg("scale"));
-
-  m.def("sgd_step", [](const py::array& p, const py::array& g, const py::array& v, double lr, double mu, bool nesterov) {
-    by_dtype(p, "params", [&](auto tag) {
-      using T = decltype(tag);
-      T* pp = out_ptr<T>(p, "params", 1);
-      const idx n = p.shape(0);
-      const T* pg = ptr<T>(g, "grads", 1, n);
-      T* pv = out_ptr<T>(v, "velocity", 1, n);
-      std::vector<T> d(static_cast<std::size_t>(n));
-      const auto& k = mlp::cpu::kernels<T>();
-      k.sgd_delta(d.data(), pp, pg, pv, n, T(lr), T(mu), nesterov, T(0));
-      k.add_inplace(pp, d.data(), n);
-      return 0;
-    });
-  }, py::arg("params"), py::arg("grads"), py::arg("velocity"), py::arg("lr"), py::arg("momentum"), py::arg("nesterov"));
-
-  m.def("adam_step", [](const py::array& p, const py::array& g, const py::array& mm, const py::array& v, double lr,
-                        double b1, double b2, double eps, long long t) {
-    if (t < 1) throw py::value_error("t: the Adam step number starts at 1");
-    by_dtype(p, "params", [&](auto tag) {
-      using T = decltype(tag);
-      T* pp = out_ptr<T>(p, "params", 1);
-      const idx n = p.shape(0);
-      const T* pg = ptr<T>(g, "grads", 1, n);
-      T* pm = out_ptr<T>(mm, "m", 1, n);
-      T* pv = out_ptr<T>(v, "v", 1, n);
-      const double lr_t = lr * std::sqrt(1.0 - std::pow(b2, double(t))) / (1.0 - std::pow(b1, double(t)));
-      std::vector<T> d(static_cast<std::size_t>(n));
-      const auto& k = mlp::cpu::kernels<T>();
-      k.adam_delta(d.data(), pp, pg, pm, pv, n, T(lr_t), T(b1), T(b2), T(eps), T(0));
-      k.add_inplace(pp, d.data(), n);
-      return 0;
-    });
-  }, py::arg("params"), py::arg("grads"), py::arg("m"), py::arg("v"), py::arg("lr"), py::arg("beta1"),
-     py::arg("beta2"), py::arg("eps"), py::arg("t"));
+  bind_ops<CpuOps>(m);
 
   py::class_<PyNetwork>(m, "Network")
       .def(py::init([](std::vector<idx> sizes, std::vector<int> acts, std::vector<double> alphas, int loss,

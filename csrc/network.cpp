@@ -372,7 +372,7 @@ EpochResult Network<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, 
   double epoch_sum = 0.0, weight_total = 0.0;
   bool stop = false;
   const auto t_start = std::chrono::steady_clock::now();
-  auto last_check = t_start;
+  InterruptPoll poll_interrupt(interrupted);
   const idx* perm = perm_.data();
 
 #ifdef _OPENMP
@@ -433,13 +433,9 @@ EpochResult Network<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, 
         weight_total += wsum;
         ++step_;
         ++res.batches;
-        const auto now = std::chrono::steady_clock::now();
-        if (interrupted && now - last_check > std::chrono::milliseconds(25)) {
-          last_check = now;
-          if (interrupted()) {
-            stop = true;
-            res.interrupted = true;
-          }
+        if (poll_interrupt()) {
+          stop = true;
+          res.interrupted = true;
         }
       }
       barrier();

@@ -1,6 +1,7 @@
 // Network: a chain of dense layers that owns its weights (one flat buffer), its optimizer state
 // and every scratch buffer, and runs whole epochs (shuffle, forward, loss, backward, update) natively.
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <utility>
@@ -22,6 +23,24 @@ struct EpochResult {
   bool diverged = false;     // a batch loss was not finite; that batch was not applied
   bool interrupted = false;  // the interrupt callback asked to stop
   idx batches = 0;           // batches applied
+};
+
+// train_epoch's interrupt callback (which takes the GIL), asked at most every 25 ms; the CPU and
+// the CUDA loop call it once per batch.
+class InterruptPoll {
+ public:
+  explicit InterruptPoll(const std::function<bool()>& interrupted) : interrupted_(interrupted) {}
+  // Whether the callback was due and asked to stop.
+  bool operator()() {
+    const auto now = std::chrono::steady_clock::now();
+    if (!interrupted_ || now - last_ <= std::chrono::milliseconds(25)) return false;
+    last_ = now;
+    return interrupted_();
+  }
+
+ private:
+  const std::function<bool()>& interrupted_;
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
 
 // Thread count in auto mode. Two threads finish a batch sooner on an idle machine, but when

@@ -101,4 +101,31 @@ struct LossInputs {
   }
 };
 
+// Checked arguments of the dense-layer entry points: x (n, in) and w (in, out) of one dtype.
+template <class T>
+struct DenseInputs {
+  const T *x, *w;
+  idx n, in, out;
+  DenseInputs(const py::array& x_, const py::array& w_) {
+    x = ptr<T>(x_, "x", 2);
+    n = x_.shape(0);
+    in = x_.shape(1);
+    w = ptr<T>(w_, "w", 2, in);
+    out = w_.shape(1);
+  }
+};
+
+// Checked arguments of the optimizer steps: params (n), updated in place, and grads (n) of one dtype.
+template <class T>
+struct StepInputs {
+  T* p;
+  const T* g;
+  idx n;
+  StepInputs(const py::array& p_, const py::array& g_) {
+    p = out_ptr<T>(p_, "params", 1);
+    n = p_.shape(0);
+    g = ptr<T>(g_, "grads", 1, n);
+  }
+};
+
 }  // namespace mlp::pyarg

@@ -4,7 +4,6 @@
 // the epoch's loss, then the weights. The batch order is the CPU's (epoch_order, the same seed),
 // made on a host thread while the previous epoch runs and uploaded as one index array.
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <future>
@@ -34,6 +33,25 @@ struct EpochState {
   double pen;           // sum of squared weights (before the step)
 };
 
+// Sum over the block (blockDim.x == kThreads) of each thread's v, added in thread order so that
+// the result is the same on every run; valid in thread 0.
+__device__ double block_total(double v) {
+  __shared__ double part[kThreads];
+  part[threadIdx.x] = v;
+  __syncthreads();
+  double total = 0.0;
+  if (threadIdx.x == 0)
+    for (int t = 0; t < kThreads; ++t) total += part[t];
+  return total;
+}
+
+// Sum of partials[0, n) by one block, as block_total; valid in thread 0.
+__device__ double sum_partials_in_block(const double* partials, int n) {
+  double v = 0.0;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) v += partials[i];
+  return block_total(v);
+}
+
 // wsum of rows [0, count) (sample s = rows ? rows[r] : r), and coef, l2_eff from it.
 template <class T>
 __global__ void batch_begin_kernel(EpochState* st, const T* sw, const idx* rows, idx count, double loss_scale,
@@ -41,12 +59,8 @@ __global__ void batch_begin_kernel(EpochState* st, const T* sw, const idx* rows,
   double v = 0.0;
   if (sw)
     for (idx r = threadIdx.x; r < count; r += blockDim.x) v += double(sw[rows ? rows[r] : r]);
-  __shared__ double part[kThreads];
-  part[threadIdx.x] = v;
-  __syncthreads();
+  const double total = block_total(v);
   if (threadIdx.x == 0) {
-    double total = 0.0;
-    for (int t = 0; t < kThreads; ++t) total += part[t];
     const double wsum = sw ? total : double(count);
     st->wsum = wsum;
     st->coef = loss_scale / wsum;
@@ -56,14 +70,8 @@ __global__ void batch_begin_kernel(EpochState* st, const T* sw, const idx* rows,
 
 // data = sum(partials) * loss_scale / wsum; a non-finite loss stops the epoch before its step.
 __global__ void loss_end_kernel(EpochState* st, const double* partials, int n, double loss_scale) {
-  __shared__ double part[kThreads];
-  double v = 0.0;
-  for (int i = threadIdx.x; i < n; i += blockDim.x) v += partials[i];
-  part[threadIdx.x] = v;
-  __syncthreads();
+  const double total = sum_partials_in_block(partials, n);
   if (threadIdx.x == 0) {
-    double total = 0.0;
-    for (int t = 0; t < kThreads; ++t) total += part[t];
     const double data = total * loss_scale / st->wsum;
     st->data = data;
     if (!isfinite(data) || !(st->wsum > 0)) st->diverged = 1;
@@ -72,19 +80,13 @@ __global__ void loss_end_kernel(EpochState* st, const double* partials, int n, d
 
 // After the step: count the batch, or mark the epoch diverged if its step was refused.
 __global__ void batch_end_kernel(EpochState* st, const double* pen_partials, int n) {
-  __shared__ double part[kThreads];
-  double v = 0.0;
-  for (int i = threadIdx.x; i < n; i += blockDim.x) v += pen_partials[i];
-  part[threadIdx.x] = v;
-  __syncthreads();
+  const double pen = sum_partials_in_block(pen_partials, n);
   if (threadIdx.x == 0) {
     if (st->diverged) return;
     if (st->bad) {
       st->diverged = 1;
       return;
     }
-    double pen = 0.0;
-    for (int t = 0; t < kThreads; ++t) pen += part[t];
     st->epoch_sum += (st->data + 0.5 * st->l2_eff * pen) * st->wsum;
     st->weight_total += st->wsum;
     st->batches += 1;
@@ -93,14 +95,8 @@ __global__ void batch_end_kernel(EpochState* st, const double* pen_partials, int
 
 // loss_and_grad's result: data (the unscaled loss sum) * loss_scale / wsum + penalty.
 __global__ void total_loss_kernel(EpochState* st, const double* pen_partials, int n, double loss_scale) {
-  __shared__ double part[kThreads];
-  double v = 0.0;
-  for (int i = threadIdx.x; i < n; i += blockDim.x) v += pen_partials[i];
-  part[threadIdx.x] = v;
-  __syncthreads();
+  const double pen = sum_partials_in_block(pen_partials, n);
   if (threadIdx.x == 0) {
-    double pen = 0.0;
-    for (int t = 0; t < kThreads; ++t) pen += part[t];
     st->pen = pen;
     st->data = st->data * loss_scale / st->wsum + 0.5 * st->l2_eff * pen;
   }
@@ -390,7 +386,7 @@ struct DeviceNetwork<T>::Impl {
 
     EpochResult res;
     bool stop = false;
-    auto last_check = std::chrono::steady_clock::now();
+    InterruptPoll poll_interrupt(interrupted);
     for (idx b = 0; b < nb && !stop; ++b) {
       const idx s = b * batch, rb = std::min(n, s + batch) - s;
       const idx* rows = shuffle ? perm.data() + s : nullptr;
@@ -420,13 +416,9 @@ struct DeviceNetwork<T>::Impl {
       add_inplace<T>(ctx, params.data(), grad.data(), P, &st->diverged, &st->bad);
       batch_end_kernel<<<1, kThreads, 0, ctx.stream>>>(st, pen_part.data(), int(n_step_blocks));
       MLP_CUDA_LAUNCHED();
-      const auto now = std::chrono::steady_clock::now();
-      if (interrupted && now - last_check > std::chrono::milliseconds(25)) {
-        last_check = now;
-        if (interrupted()) {
-          stop = true;
-          res.interrupted = true;
-        }
+      if (poll_interrupt()) {
+        stop = true;
+        res.interrupted = true;
       }
     }
     if (ahead.valid()) ahead.get();

@@ -183,18 +183,6 @@ void gather_rows(T* out, const T* x, const idx* rows, idx count, idx n, idx cols
   c.sync();
 }
 
-#define MLP_OPS_INSTANTIATE(T)                                                                                  \
-  template void gemm<T>(T*, const T*, const T*, idx, idx, idx, bool, bool);                                    \
-  template void activation_forward<T>(T*, const T*, idx, idx, Act, T);                                         \
-  template void activation_backward<T>(T*, const T*, const T*, const T*, idx, idx, Act, T);                    \
-  template void dense_forward<T>(T*, T*, const T*, const T*, const T*, idx, idx, idx, Act, T);                 \
-  template void dense_backward<T>(T*, T*, T*, const T*, const T*, const T*, idx, idx, idx, Act, T, const T*,   \
-                                  const T*);                                                                   \
-  template double loss_forward<T>(const T*, const T*, const T*, const T*, idx, idx, LossKind);                 \
-  template void loss_backward<T>(T*, const T*, const T*, const T*, const T*, idx, idx, LossKind, Act, T, T);   \
-  template void sgd_step<T>(T*, const T*, T*, idx, T, T, bool);                                                \
-  template void adam_step<T>(T*, const T*, T*, T*, idx, T, T, T, T);                                           \
-  template void gather_rows<T>(T*, const T*, const idx*, idx, idx, idx);
 MLP_OPS_INSTANTIATE(float)
 MLP_OPS_INSTANTIATE(double)
 
