@@ -169,16 +169,19 @@ int Network<T>::threads_for(int shards) const {
   return std::clamp(std::min(base, shards), 1, kMaxShards);
 }
 
+constexpr int kProbeEvery = 8;
+
+bool AutoThreads::probe_due() {
+  if (++since_probe < kProbeEvery) return false;
+  since_probe = 0;
+  return true;
+}
+
 int AutoThreads::choose(int all) {
-  constexpr int kProbeEvery = 8;
   if (all == 1 || speed[1] == 0.0) return all;
   if (speed[0] == 0.0) return 1;
-  const bool one_faster = speed[0] < speed[1];
-  if (++since_probe >= kProbeEvery) {
-    since_probe = 0;
-    return one_faster ? all : 1;
-  }
-  return one_faster ? 1 : all;
+  const int winner = best(all);
+  return probe_due() ? (winner == 1 ? all : 1) : winner;
 }
 
 void AutoThreads::record(int nt, double seconds_per_row) { speed[nt == 1 ? 0 : 1] = seconds_per_row; }
@@ -293,6 +296,15 @@ std::pair<idx, idx> Network<T>::block(int b) const {
 // either computes the optimizer's step there (update; *finite says whether every weight stays
 // finite) or writes the gradient with its L2 term to grad_out.
 // Returns the block's sum of squared weights (before the update) for the L2 penalty.
+// lr is the step's rate as step_lr gives it.
+// The learning rate of the next step: Adam's includes its bias correction for step step_ + 1.
+template <class T>
+double Network<T>::step_lr(double lr) const {
+  if (opt_.kind != OptKind::Adam) return lr;
+  const double t = double(step_ + 1);
+  return lr * std::sqrt(1.0 - std::pow(opt_.beta2, t)) / (1.0 - std::pow(opt_.beta1, t));
+}
+
 template <class T>
 double Network<T>::reduce_and_step(int b, const int* ids, int n_ids, double lr, double l2_eff, bool update,
                                    T* grad_out, bool* finite) {
@@ -305,11 +317,7 @@ double Network<T>::reduce_and_step(int b, const int* ids, int n_ids, double lr, 
   T* g = shard_grad_[0].data() + c0;
   k.sum_buffers(g, bufs, n_ids, c1 - c0);
   double sq = 0.0;
-  const T lr_t = [&] {
-    if (opt_.kind != OptKind::Adam) return T(lr);
-    const double t = double(step_ + 1);
-    return T(lr * std::sqrt(1.0 - std::pow(opt_.beta2, t)) / (1.0 - std::pow(opt_.beta1, t)));
-  }();
+  const T lr_t = T(lr);  // Adam's bias correction already in (step_lr)
   for (idx l = 0; l < n_layers(); ++l) {
     for (int part = 0; part < 2; ++part) {  // 0: weights (penalized), 1: bias
       const idx s0 = part == 0 ? w_off_[l] : b_off_[l];
@@ -327,7 +335,7 @@ double Network<T>::reduce_and_step(int b, const int* ids, int n_ids, double lr, 
         ok = k.adam_delta(gl, p, gl, opt_m_.data() + lo, opt_v_.data() + lo, hi - lo, lr_t, T(opt_.beta1),
                           T(opt_.beta2), T(opt_.eps), l2);
       } else {
-        ok = k.sgd_delta(gl, p, gl, opt_m_.empty() ? nullptr : opt_m_.data() + lo, hi - lo, T(lr),
+        ok = k.sgd_delta(gl, p, gl, opt_m_.empty() ? nullptr : opt_m_.data() + lo, hi - lo, lr_t,
                          T(opt_.momentum), opt_.nesterov, l2);
       }
       *finite = *finite && ok;
@@ -362,25 +370,26 @@ EpochResult Network<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, 
   perm_.resize(std::size_t(n));
   epoch_order(perm_.data(), n, shuffle, rng_);
   const int ns = shards_for(batch, n_params());
-  const int nt = choose_threads(ns, train_auto_);
+  const int all = threads_for(ns);
   const idx chunk = chunk_for((batch + ns - 1) / ns + 7);  // + 7: shards start on 8-row boundaries
-  ensure_work(nt, chunk, ns);
+  ensure_work(all, chunk, ns);
   const idx nb = (n + batch - 1) / batch;
   std::vector<double> loss_slot(std::size_t(ns), 0.0), pen_slot(std::size_t(kParamBlocks), 0.0);
   std::vector<char> finite_slot(std::size_t(kParamBlocks), 1);
   EpochResult res;
   double epoch_sum = 0.0, weight_total = 0.0;
   bool stop = false;
-  const auto t_start = std::chrono::steady_clock::now();
   InterruptPoll poll_interrupt(interrupted);
   const idx* perm = perm_.data();
 
+  // Batches [b0, b1) with nt threads.
+  auto run = [&](idx b0, idx b1, int nt) {
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt)
 #endif
   {
     const int tid = thread_id(), nthr = thread_count();
-    for (idx b = 0; b < nb; ++b) {
+    for (idx b = b0; b < b1; ++b) {
       const idx s = b * batch, rb = std::min(n, s + batch) - s;
       double wsum = double(rb);
       if (sw) {
@@ -409,9 +418,10 @@ EpochResult Network<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, 
       int ids[kMaxShards];
       const int n_ids = shards_with_rows(rb, ns, ids);
       const double l2_eff = l2_ / (l2_per_sample_ ? wsum : 1.0);
+      const double lr_step = step_lr(lr);  // once per batch, not per block
       for (int blk = split(kParamBlocks, tid, nthr); blk < split(kParamBlocks, tid + 1, nthr); ++blk) {
         bool finite = true;
-        pen_slot[blk] = reduce_and_step(blk, ids, n_ids, lr, l2_eff, true, nullptr, &finite);
+        pen_slot[blk] = reduce_and_step(blk, ids, n_ids, lr_step, l2_eff, true, nullptr, &finite);
         finite_slot[blk] = finite ? 1 : 0;
       }
       barrier();
@@ -441,9 +451,32 @@ EpochResult Network<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, 
       barrier();
     }
   }
-  if (!res.diverged && !res.interrupted && res.batches == nb) {
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-    train_auto_.record(nt, secs / double(n));
+  };
+  // Runs batches [b0, b1) with nt threads; in auto mode, records their time per row.
+  auto timed = [&](idx b0, idx b1, int nt) {
+    if (b1 <= b0 || stop || res.diverged) return;
+    const auto t0 = std::chrono::steady_clock::now();
+    run(b0, b1, nt);
+    if (n_threads_ > 0 || all == 1 || stop || res.diverged) return;
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    train_auto_.record(nt, secs / double(std::min(n, b1 * batch) - b0 * batch));
+  };
+
+  AutoThreads& at = train_auto_;
+  const idx probe = nb / 8 > 2 ? nb / 8 : nb / 4;  // batches a probe segment runs
+  if (n_threads_ > 0 || all == 1) {
+    run(0, nb, all);
+  } else if (probe == 0) {  // under 4 batches: whole epochs are the probes
+    timed(0, nb, at.choose(all));
+  } else if (!at.measured()) {  // the first epoch: all threads, then one, then the faster
+    timed(0, probe, all);
+    timed(probe, 2 * probe, 1);
+    timed(2 * probe, nb, at.best(all));
+  } else if (at.probe_due()) {  // the slower count again, since the load changes
+    timed(0, probe, at.best(all) == 1 ? all : 1);
+    timed(probe, nb, at.best(all));
+  } else {
+    timed(0, nb, at.best(all));
   }
   res.loss = res.diverged || weight_total <= 0 ? std::numeric_limits<double>::quiet_NaN()
                                                : epoch_sum / weight_total;

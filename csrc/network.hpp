@@ -46,11 +46,18 @@ class InterruptPoll {
 // Thread count in auto mode. Two threads finish a batch sooner on an idle machine, but when
 // another process holds a core every barrier waits for a thread the scheduler has parked, and one
 // thread wins by far. Since shards make the result independent of the thread count, auto mode
-// measures both: all threads first, then one, keeps the faster per row, and re-measures the other
-// every few calls because the load changes.
+// measures both and keeps the faster per row. train_epoch measures on a few batches (a probe
+// segment: all threads, then one, at the start of the first epoch; the slower count again every
+// few epochs) so that a short fit does not spend whole epochs on the slower count; loss_and_grad,
+// one pass per call, measures whole calls.
 struct AutoThreads {
   double speed[2] = {0.0, 0.0};  // seconds per row with 1 / all threads, latest measurement
   int since_probe = 0;
+  bool measured() const { return speed[0] > 0.0 && speed[1] > 0.0; }
+  // The faster count; one thread must win by 10%, since the first batches after a call (cold
+  // caches, waking the thread team) fall to the all-threads measurement.
+  int best(int all) const { return speed[0] * 1.1 < speed[1] ? 1 : all; }
+  bool probe_due();  // counts calls: true every kProbeEvery-th
   int choose(int all);
   void record(int nt, double seconds_per_row);
 };
@@ -117,6 +124,7 @@ class Network {
   double accumulate(Work& w, T* grad, const T* x, const T* y, const T* sw, const idx* rows, idx count,
                     idx chunk, T coef);
   std::pair<idx, idx> block(int b) const;
+  double step_lr(double lr) const;
   double reduce_and_step(int b, const int* ids, int n_ids, double lr, double l2_eff, bool update,
                          T* grad_out, bool* finite);
 

@@ -696,7 +696,24 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             if not self._multilabel and not set(unique_labels(y)) <= set(self.classes_):
                 raise ValueError(f"y has classes not in `self.classes_`: expected a subset of "
                                  f"{list(self.classes_)}, got {list(unique_labels(y))}")
-        return self._label_binarizer.transform(y).astype(np.float64)
+        return self._one_hot(y)
+
+    def _one_hot(self, y):
+        """The targets as the network's output columns: LabelBinarizer's encoding, computed
+        directly for 1-D labels (its transform re-validates y, which costs more than a
+        small epoch)."""
+        classes = self.classes_
+        y = np.asarray(y)
+        if self._multilabel or y.ndim != 1 or len(classes) < 2 or y.dtype == object:
+            return self._label_binarizer.transform(y).astype(np.float64)
+        index = np.searchsorted(classes, y)
+        if not np.array_equal(classes[np.minimum(index, len(classes) - 1)], y):
+            return self._label_binarizer.transform(y).astype(np.float64)  # its error message
+        if len(classes) == 2:
+            return (index == 1).astype(np.float64)[:, None]
+        out = np.zeros((len(y), len(classes)))
+        out[np.arange(len(y)), index] = 1.0
+        return out
 
     def _decode(self, Y):
         return self._label_binarizer.inverse_transform(Y)

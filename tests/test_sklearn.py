@@ -994,3 +994,19 @@ def test_cross_validated_r2_not_worse_than_sklearn():
     theirs = cross_val_score(make_pipeline(StandardScaler(), sk_nn.MLPRegressor(**params)), X, y,
                              cv=cv).mean()
     assert ours >= theirs - 0.01, f"ours {ours:.4f}, scikit-learn {theirs:.4f}"
+
+
+@pytest.mark.parametrize("labels", [np.array([3, 7]), np.array([0, 1, 2, 5]), np.array(["ant", "bee", "cat"]),
+                                    np.array([-1.0, 2.0])])
+def test_target_encoding_matches_label_binarizer(labels):
+    # The classifier one-hot encodes 1-D labels itself; it must give LabelBinarizer's columns.
+    from sklearn.preprocessing import LabelBinarizer
+
+    rng = np.random.default_rng(0)
+    y = labels[rng.integers(0, len(labels), 40)]
+    y[:len(labels)] = labels  # every class present
+    clf = MLPClassifier(hidden_layer_sizes=(3,), max_iter=1)
+    got = clf._encode_targets(y)
+    np.testing.assert_array_equal(got, LabelBinarizer().fit(y).transform(y).astype(np.float64))
+    np.testing.assert_array_equal(clf._encode_targets(y[:5], incremental=True),
+                                  LabelBinarizer().fit(y).transform(y[:5]).astype(np.float64))
