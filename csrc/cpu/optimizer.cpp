@@ -87,14 +87,22 @@ void sum_buffers(T* __restrict out, const T* const* bufs, int nbufs, idx n) {
 
 template <class T>
 double sum_squares(const T* __restrict x, idx n) {
-  // Blocks of float accumulate in T (vectorized), then in double across blocks.
-  double total = 0.0;
+  // Lanes accumulators in T (a fixed order, so the compiler vectorizes it without reassociating
+  // anything), summed in double per block of 4096 values. One accumulator was a chain of
+  // dependent adds: 2-3% of a small network's epoch.
+  constexpr int lanes = 16;
   constexpr idx block = 4096;
+  double total = 0.0;
   for (idx s = 0; s < n; s += block) {
     const idx e = s + block < n ? s + block : n;
-    T acc = T(0);
-    for (idx i = s; i < e; ++i) acc += x[i] * x[i];
-    total += double(acc);
+    T acc[lanes] = {};
+    idx i = s;
+    for (; i + lanes <= e; i += lanes)
+      for (int l = 0; l < lanes; ++l) acc[l] += x[i + l] * x[i + l];
+    for (; i < e; ++i) acc[0] += x[i] * x[i];
+    double part = 0.0;
+    for (int l = 0; l < lanes; ++l) part += double(acc[l]);
+    total += part;
   }
   return total;
 }
