@@ -476,7 +476,12 @@ def test_weights_bit_identical_across_thread_counts():
         net.set_l2(1e-3, True)
         net.set_seed(11)
         net.set_threads(threads)
+        # Auto mode (0) times segments of batches when an epoch has 4 or more (batch 200: 5;
+        # batch 50: 20, and past 8 epochs it re-times the slower count on a few batches), and
+        # whole epochs below that (batch 400: 3 batches). None of it may change a bit.
         losses = [net.train_epoch(x, y, sw, 200, True, 1e-3) for _ in range(4)]
+        losses += [net.train_epoch(x, y, sw, 50, True, 1e-3) for _ in range(10)]
+        losses += [net.train_epoch(x, y, sw, 400, True, 1e-3) for _ in range(2)]
         loss, grad = net.loss_and_grad(x, y, sw)
         results.append((net.params.copy(), losses, loss, grad))
     for params, losses, loss, grad in results[1:]:
