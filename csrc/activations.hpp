@@ -37,8 +37,10 @@ MLP_HOST_DEVICE inline float exp_clamped(float x) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  const std::int32_t ni = bits_as<std::int32_t>(t) - bits_as<std::int32_t>(magic);
-  return p * bits_as<float>((ni + 127) << 23);
+  // 2^n built in the exponent bits, in unsigned arithmetic: the same bits as the signed form for
+  // every clamped x, and no undefined shift or overflow when x is NaN (then p is NaN anyway).
+  const std::uint32_t ni = bits_as<std::uint32_t>(t) - bits_as<std::uint32_t>(magic);
+  return p * bits_as<float>((ni + 127u) << 23);
 }
 MLP_HOST_DEVICE inline double exp_clamped(double x) {
   x = x < -708.0 ? -708.0 : x;

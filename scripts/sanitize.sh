@@ -45,10 +45,14 @@ export PYTHONPATH="$target${PYTHONPATH:+:$PYTHONPATH}"
 # "real___cxa_throw != 0" check.
 libstdcxx="$("$cxx" -print-file-name=libstdc++.so)"
 export LD_PRELOAD="$libasan:$libstdcxx${LD_PRELOAD:+:$LD_PRELOAD}"
+# Reports go to files, printed at the end: pytest captures file descriptor 2 while a test runs,
+# and a process that a sanitizer ends loses what was captured.
+reports="$target/reports"
+mkdir -p "$reports"
 # CPython keeps objects alive until exit by design, so leak checking reports noise; a failed
 # allocation returns NULL (a MemoryError) as it would without ASan.
-export ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1:abort_on_error=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
-export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+export ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1:abort_on_error=1:log_path=$reports/asan${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 export MLP_SANITIZED=1  # tests whose measure ASan distorts (resident memory) skip themselves
 
 # Run from the install directory, so that `python -m pytest` (which puts the current directory
@@ -76,6 +80,11 @@ status=0
 "$python" -m pytest -p no:cacheprovider --rootdir "$repo" -c "$repo/pyproject.toml" "${args[@]}" \
   || status=$?
 
+if compgen -G "$reports/*" > /dev/null; then
+  echo "== sanitizer reports" >&2
+  cat "$reports"/* >&2
+  status=$((status ? status : 1))
+fi
 after="$( ((${#tree_so[@]})) && sha256sum "${tree_so[@]}" || true)"
 if [[ "$before" != "$after" ]]; then
   # This script never writes there (the build installs into $target); another build did.
