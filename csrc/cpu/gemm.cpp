@@ -104,11 +104,14 @@ void pack_b(T* __restrict bp, const GemmArgs<T>& g, idx p0, idx kc, idx j0, idx 
 // Packed: element (i, p) of the A panel is ap[p * MR + i]. Direct: it is arows[i][p * pstride],
 // read straight from the caller's matrix; this skips packing A, which for the narrow layers of
 // an MLP (n = 64) costs as much as the multiply itself.
-template <class T, bool Direct>
+// NV: vectors of the panel's NR columns that are computed; fewer than Blocking::NV for the last
+// panel when its columns fit in them (an output layer of 10 would otherwise do 32 columns of work,
+// a hidden layer of 100 the last 4 columns at the cost of 32). The tile keeps its NR stride.
+template <class T, bool Direct, int NV = Blocking<T>::NV>
 inline void micro_kernel(idx kc, const T* __restrict ap, const T* const* __restrict arows, idx pstride,
                          const T* __restrict bp, T* __restrict tile) {
   using V = typename Vec<T>::type;
-  constexpr int MR = Blocking<T>::MR, NV = Blocking<T>::NV, L = Vec<T>::lanes;
+  constexpr int MR = Blocking<T>::MR, NVP = Blocking<T>::NV, L = Vec<T>::lanes;
   V c[MR][NV];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
@@ -122,7 +125,7 @@ inline void micro_kernel(idx kc, const T* __restrict ap, const T* const* __restr
   for (idx p = 0; p < kc; ++p) {
     V b[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) std::memcpy(&b[v], bp + p * NV * L + v * L, sizeof(V));
+    for (int v = 0; v < NV; ++v) std::memcpy(&b[v], bp + p * NVP * L + v * L, sizeof(V));
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
       const T a = Direct ? rows[i][p * pstride] : ap[p * MR + i];
@@ -133,7 +136,7 @@ inline void micro_kernel(idx kc, const T* __restrict ap, const T* const* __restr
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) std::memcpy(tile + i * NV * L + v * L, &c[i][v], sizeof(V));
+    for (int v = 0; v < NV; ++v) std::memcpy(tile + i * NVP * L + v * L, &c[i][v], sizeof(V));
 }
 
 // Writes an mr x nr tile into C at (i0, j0): accumulate, and on the last k block, the epilogue.
@@ -250,7 +253,9 @@ idx packed_offset(idx k, idx n, idx jc, idx pc) {
 template <class T>
 void gemm_impl(const GemmArgs<T>& g) {
   using B = Blocking<T>;
-  constexpr int MR = B::MR, NR = B::NR;
+  constexpr int MR = B::MR, NR = B::NR, L = Vec<T>::lanes;
+  constexpr int NV_HALF = B::NV / 2;  // the narrower kernel of a last panel
+  static_assert(NV_HALF >= 1, "the register tile holds at least two vectors a row");
   const idx m = g.m, n = g.n, k = g.k;
   if (m <= 0 || n <= 0) return;
   if (n * 4 <= NR) {
@@ -299,10 +304,17 @@ void gemm_impl(const GemmArgs<T>& g) {
             const idx nr = std::min<idx>(NR, nc - jr);
             for (idx ir = 0; ir < mc; ir += MR) {
               const idx mr = std::min<idx>(MR, mc - ir);
+              const bool half = nr <= NV_HALF * L;
               if (kc > 0 && direct) {
-                micro_kernel<T, true>(kc, nullptr, arows + ir, pstride, bpan + jr * kc, tile);
+                if (half)
+                  micro_kernel<T, true, NV_HALF>(kc, nullptr, arows + ir, pstride, bpan + jr * kc, tile);
+                else
+                  micro_kernel<T, true>(kc, nullptr, arows + ir, pstride, bpan + jr * kc, tile);
               } else if (kc > 0) {
-                micro_kernel<T, false>(kc, ap + ir * kc, nullptr, 0, bpan + jr * kc, tile);
+                if (half)
+                  micro_kernel<T, false, NV_HALF>(kc, ap + ir * kc, nullptr, 0, bpan + jr * kc, tile);
+                else
+                  micro_kernel<T, false>(kc, ap + ir * kc, nullptr, 0, bpan + jr * kc, tile);
               } else {
                 std::fill(tile, tile + MR * NR, T(0));
               }
