@@ -244,12 +244,17 @@ double Network<T>::accumulate(Work& w, T* grad, const T* x, const T* y, const T*
   for (idx c0 = 0; c0 < count; c0 += chunk) {
     const idx cnt = std::min<idx>(chunk, count - c0);
     const idx* r = rows + c0;
+    // The cross-entropies take the output layer's logits alone (loss.cpp): training writes them
+    // and skips the softmax / sigmoid pass over the output.
+    const bool logits_only = loss_ == LossKind::CategoricalCrossEntropy || loss_ == LossKind::BinaryCrossEntropy;
     for (idx l = 0; l < L; ++l) {
       const T* in = l == 0 ? x : w.a[l - 1].data();
       T* zl = w.z[l].empty() ? nullptr : w.z[l].data();
-      cpu::dense_forward<T>(zl, w.a[l].data(), in, params_.data() + w_off_[l], params_.data() + b_off_[l],
-                            cnt, sizes_[l], sizes_[l + 1], acts_[l], alphas_[l], l == 0 ? r : nullptr,
-                            packed_fwd_[l].empty() ? nullptr : packed_fwd_[l].data());
+      const bool skip_act = logits_only && l == L - 1;
+      cpu::dense_forward<T>(skip_act ? nullptr : zl, skip_act ? zl : w.a[l].data(), in,
+                            params_.data() + w_off_[l], params_.data() + b_off_[l], cnt, sizes_[l],
+                            sizes_[l + 1], skip_act ? Act::Identity : acts_[l], alphas_[l],
+                            l == 0 ? r : nullptr, packed_fwd_[l].empty() ? nullptr : packed_fwd_[l].data());
     }
     for (idx i = 0; i < cnt; ++i) {
       const T* src = y + r[i] * out;
