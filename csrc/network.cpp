@@ -256,12 +256,13 @@ double Network<T>::accumulate(Work& w, T* grad, const T* x, const T* y, const T*
                             sizes_[l + 1], skip_act ? Act::Identity : acts_[l], alphas_[l],
                             l == 0 ? r : nullptr, packed_fwd_[l].empty() ? nullptr : packed_fwd_[l].data());
     }
-    for (idx i = 0; i < cnt; ++i) {
-      const T* src = y + r[i] * out;
-      T* dst = w.y.data() + i * out;
-      for (idx j = 0; j < out; ++j) dst[j] = src[j];
-      if (sw) w.w[i] = sw[r[i]];
+    if (out == 1) {  // one target (a regressor): a gather, not a copy call per row
+      for (idx i = 0; i < cnt; ++i) w.y[std::size_t(i)] = y[r[i]];
+    } else {
+      for (idx i = 0; i < cnt; ++i) std::copy_n(y + r[i] * out, out, w.y.data() + i * out);
     }
+    if (sw)
+      for (idx i = 0; i < cnt; ++i) w.w[std::size_t(i)] = sw[r[i]];
     const T* zL = w.z[L - 1].data();
     const T* aL = w.a[L - 1].data();
     const T* wts = sw ? w.w.data() : nullptr;
