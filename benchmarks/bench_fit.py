@@ -247,7 +247,7 @@ def run_memory_case(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", default="1,2,3,4")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5, help="timed fits per peer; the median is reported")
     parser.add_argument("--epochs", type=int, default=0, help="epochs per timed fit (default 20, 5 and 3 for cases 1, 2 and 3)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--memory", action="store_true", help="also measure peak memory (case 3)")
