@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Compile-and-link check of the CUDA build (MLP_CUDA=ON), runnable without a GPU:
-#   1. a throw-away venv (with the system site-packages: scikit-build-core, pybind11, ninja, cmake)
+#   1. a throw-away venv (with the system site-packages), and in it scikit-build-core, pybind11,
+#      ninja and cmake
 #   2. pip install nvidia-cublas nvidia-cuda-runtime (cuBLAS headers and libraries as wheels)
 #   3. pip install --no-build-isolation . -Ccmake.define.MLP_CUDA=ON -Cbuild-dir=build/cuda
 #   4. import the installed mlp from outside the repo: build_info()['cuda'] must be True and
@@ -25,6 +26,9 @@ step "venv in $workdir/venv"
 "$python" -m venv --system-site-packages "$workdir/venv"
 # shellcheck disable=SC1091
 source "$workdir/venv/bin/activate"
+
+step "pip install scikit-build-core pybind11 ninja cmake (the build runs without isolation)"
+pip install -q scikit-build-core pybind11 ninja cmake
 
 step "pip install nvidia-cublas nvidia-cuda-runtime"
 find_links=()
