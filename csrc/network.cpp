@@ -393,70 +393,70 @@ EpochResult Network<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, 
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt)
 #endif
-  {
-    const int tid = thread_id(), nthr = thread_count();
-    for (idx b = b0; b < b1; ++b) {
-      const idx s = b * batch, rb = std::min(n, s + batch) - s;
-      double wsum = double(rb);
-      if (sw) {
-        wsum = 0.0;
-        for (idx i = s; i < s + rb; ++i) wsum += double(sw[perm[i]]);
-      }
-      const T coef = T(loss_scale_ / wsum);
-      for (idx l = tid; l < n_layers(); l += nthr)
-        pack_layer(packed_fwd_[l], packed_bwd_[l], params_.data() + w_off_[l], sizes_[l], sizes_[l + 1], l > 0);
-      barrier();
-      for (int sh = tid; sh < ns; sh += nthr) {
-        const idx r0 = shard_start(rb, sh, ns), r1 = shard_start(rb, sh + 1, ns);
-        loss_slot[sh] = r1 > r0 ? accumulate(work_[tid], shard_grad_[sh].data(), x, y, sw, perm + s + r0,
-                                             r1 - r0, chunk, coef)
-                                : 0.0;
-      }
-      barrier();
-      if (stop) break;
-      double data = 0.0;
-      for (int sh = 0; sh < ns; ++sh) data += loss_slot[sh];
-      data *= loss_scale_ / wsum;
-      if (!std::isfinite(data) || !(wsum > 0)) {
-        if (tid == 0) res.diverged = true;
-        break;
-      }
-      int ids[kMaxShards];
-      const int n_ids = shards_with_rows(rb, ns, ids);
-      const double l2_eff = l2_ / (l2_per_sample_ ? wsum : 1.0);
-      const double lr_step = step_lr(lr);  // once per batch, not per block
-      for (int blk = split(kParamBlocks, tid, nthr); blk < split(kParamBlocks, tid + 1, nthr); ++blk) {
-        bool finite = true;
-        pen_slot[blk] = reduce_and_step(blk, ids, n_ids, lr_step, l2_eff, true, nullptr, &finite);
-        finite_slot[blk] = finite ? 1 : 0;
-      }
-      barrier();
-      bool all_finite = true;
-      for (int blk = 0; blk < kParamBlocks; ++blk) all_finite = all_finite && finite_slot[blk];
-      if (!all_finite) {  // the step would overflow a weight: refuse it and stop
-        if (tid == 0) res.diverged = true;
-        break;
-      }
-      {
-        const idx c0 = block(split(kParamBlocks, tid, nthr)).first;
-        const idx c1 = tid == nthr - 1 ? n_params() : block(split(kParamBlocks, tid + 1, nthr)).first;
-        if (c1 > c0) cpu::kernels<T>().add_inplace(params_.data() + c0, shard_grad_[0].data() + c0, c1 - c0);
-      }
-      if (tid == 0) {
-        double pen = 0.0;
-        for (int blk = 0; blk < kParamBlocks; ++blk) pen += pen_slot[blk];
-        epoch_sum += (data + 0.5 * l2_eff * pen) * wsum;
-        weight_total += wsum;
-        ++step_;
-        ++res.batches;
-        if (poll_interrupt()) {
-          stop = true;
-          res.interrupted = true;
+    {
+      const int tid = thread_id(), nthr = thread_count();
+      for (idx b = b0; b < b1; ++b) {
+        const idx s = b * batch, rb = std::min(n, s + batch) - s;
+        double wsum = double(rb);
+        if (sw) {
+          wsum = 0.0;
+          for (idx i = s; i < s + rb; ++i) wsum += double(sw[perm[i]]);
         }
+        const T coef = T(loss_scale_ / wsum);
+        for (idx l = tid; l < n_layers(); l += nthr)
+          pack_layer(packed_fwd_[l], packed_bwd_[l], params_.data() + w_off_[l], sizes_[l], sizes_[l + 1], l > 0);
+        barrier();
+        for (int sh = tid; sh < ns; sh += nthr) {
+          const idx r0 = shard_start(rb, sh, ns), r1 = shard_start(rb, sh + 1, ns);
+          loss_slot[sh] = r1 > r0 ? accumulate(work_[tid], shard_grad_[sh].data(), x, y, sw, perm + s + r0,
+                                               r1 - r0, chunk, coef)
+                                  : 0.0;
+        }
+        barrier();
+        if (stop) break;
+        double data = 0.0;
+        for (int sh = 0; sh < ns; ++sh) data += loss_slot[sh];
+        data *= loss_scale_ / wsum;
+        if (!std::isfinite(data) || !(wsum > 0)) {
+          if (tid == 0) res.diverged = true;
+          break;
+        }
+        int ids[kMaxShards];
+        const int n_ids = shards_with_rows(rb, ns, ids);
+        const double l2_eff = l2_ / (l2_per_sample_ ? wsum : 1.0);
+        const double lr_step = step_lr(lr);  // once per batch, not per block
+        for (int blk = split(kParamBlocks, tid, nthr); blk < split(kParamBlocks, tid + 1, nthr); ++blk) {
+          bool finite = true;
+          pen_slot[blk] = reduce_and_step(blk, ids, n_ids, lr_step, l2_eff, true, nullptr, &finite);
+          finite_slot[blk] = finite ? 1 : 0;
+        }
+        barrier();
+        bool all_finite = true;
+        for (int blk = 0; blk < kParamBlocks; ++blk) all_finite = all_finite && finite_slot[blk];
+        if (!all_finite) {  // the step would overflow a weight: refuse it and stop
+          if (tid == 0) res.diverged = true;
+          break;
+        }
+        {
+          const idx c0 = block(split(kParamBlocks, tid, nthr)).first;
+          const idx c1 = tid == nthr - 1 ? n_params() : block(split(kParamBlocks, tid + 1, nthr)).first;
+          if (c1 > c0) cpu::kernels<T>().add_inplace(params_.data() + c0, shard_grad_[0].data() + c0, c1 - c0);
+        }
+        if (tid == 0) {
+          double pen = 0.0;
+          for (int blk = 0; blk < kParamBlocks; ++blk) pen += pen_slot[blk];
+          epoch_sum += (data + 0.5 * l2_eff * pen) * wsum;
+          weight_total += wsum;
+          ++step_;
+          ++res.batches;
+          if (poll_interrupt()) {
+            stop = true;
+            res.interrupted = true;
+          }
+        }
+        barrier();
       }
-      barrier();
     }
-  }
   };
   // Runs batches [b0, b1) with nt threads; in auto mode, records their time per row.
   auto timed = [&](idx b0, idx b1, int nt) {
