@@ -241,12 +241,12 @@ double Network<T>::accumulate(Work& w, T* grad, const T* x, const T* y, const T*
   const idx L = n_layers();
   const idx out = sizes_[L];
   double loss = 0.0;
+  // The cross-entropies take the output layer's logits alone (loss.cpp): training writes them
+  // and skips the softmax / sigmoid pass over the output (w.a[L - 1] stays unused).
+  const bool logits_only = loss_ == LossKind::CategoricalCrossEntropy || loss_ == LossKind::BinaryCrossEntropy;
   for (idx c0 = 0; c0 < count; c0 += chunk) {
     const idx cnt = std::min<idx>(chunk, count - c0);
     const idx* r = rows + c0;
-    // The cross-entropies take the output layer's logits alone (loss.cpp): training writes them
-    // and skips the softmax / sigmoid pass over the output.
-    const bool logits_only = loss_ == LossKind::CategoricalCrossEntropy || loss_ == LossKind::BinaryCrossEntropy;
     for (idx l = 0; l < L; ++l) {
       const T* in = l == 0 ? x : w.a[l - 1].data();
       T* zl = w.z[l].empty() ? nullptr : w.z[l].data();
@@ -298,11 +298,6 @@ std::pair<idx, idx> Network<T>::block(int b) const {
   return {c0, std::max(c0, c1)};
 }
 
-// Sums the gradient buffers of the shards in ids over parameter block b into shard_grad_[0], then
-// either computes the optimizer's step there (update; *finite says whether every weight stays
-// finite) or writes the gradient with its L2 term to grad_out.
-// Returns the block's sum of squared weights (before the update) for the L2 penalty.
-// lr is the step's rate as step_lr gives it.
 // The learning rate of the next step: Adam's includes its bias correction for step step_ + 1.
 template <class T>
 double Network<T>::step_lr(double lr) const {
@@ -311,6 +306,11 @@ double Network<T>::step_lr(double lr) const {
   return lr * std::sqrt(1.0 - std::pow(opt_.beta2, t)) / (1.0 - std::pow(opt_.beta1, t));
 }
 
+// Sums the gradient buffers of the shards in ids over parameter block b into shard_grad_[0], then
+// either computes the optimizer's step there (update; *finite says whether every weight stays
+// finite) or writes the gradient with its L2 term to grad_out.
+// Returns the block's sum of squared weights (before the update) for the L2 penalty.
+// lr is the step's rate as step_lr gives it.
 template <class T>
 double Network<T>::reduce_and_step(int b, const int* ids, int n_ids, double lr, double l2_eff, bool update,
                                    T* grad_out, bool* finite) {

@@ -87,7 +87,7 @@ void sum_buffers(T* __restrict out, const T* const* bufs, int nbufs, idx n) {
 
 template <class T>
 double sum_squares(const T* __restrict x, idx n) {
-  // Lanes accumulators in T (a fixed order, so the compiler vectorizes it without reassociating
+  // Sixteen accumulators in T (a fixed order, so the compiler vectorizes it without reassociating
   // anything), summed in double per block of 4096 values. One accumulator was a chain of
   // dependent adds: 2-3% of a small network's epoch.
   constexpr int lanes = 16;
