@@ -6,6 +6,8 @@
 >>> model = Model(inputs, outputs)
 >>> model.compile(loss_fn='mse')
 """
+from importlib.util import find_spec as _find_spec
+
 from . import _openmp_env  # noqa: F401  (must precede the first import of _core)
 from ._build_info import build_info
 from ._device import cuda_device_count
@@ -50,10 +52,18 @@ __all__ = [
 
 # --- scikit-learn estimators --------------------------------------------------------------------
 # MLPClassifier and MLPRegressor (mlp/sklearn.py) need scikit-learn and scipy, which the core API
-# does not: numpy is its only runtime requirement. Without them, these two names are left out.
-try:
+# does not: numpy is its only runtime requirement. When both are installed, the estimators are
+# imported like everything else, and any error in doing so is raised. When one is missing,
+# `import mlp` still works, and asking for an estimator says what to install.
+_MISSING = [name for name in ("sklearn", "scipy") if _find_spec(name) is None]
+if not _MISSING:
     from .sklearn import MLPClassifier, MLPRegressor
-except ImportError:
-    pass
-else:
+
     __all__ += ["MLPClassifier", "MLPRegressor"]
+
+
+def __getattr__(name):
+    if name in ("MLPClassifier", "MLPRegressor") and _MISSING:
+        raise ImportError(f"mlp.{name} needs scikit-learn and scipy ({' and '.join(_MISSING)} "
+                          f"not installed): pip install \"mlp[sklearn]\"")
+    raise AttributeError(f"module 'mlp' has no attribute {name!r}")

@@ -9,14 +9,12 @@ from __future__ import annotations
 import decimal
 import math
 import numbers
-import os
 
 import numpy as np
 
-FLOAT_DTYPES = ("float32", "float64")
+from ._limits import MAX_WIDTH, SEED_LIMIT, check_allocation, count_params, training_bytes
 
-# The widest layer the core accepts (csrc/network.cpp checks the same bound).
-MAX_WIDTH = 2**31
+FLOAT_DTYPES = ("float32", "float64")
 
 # What an object array may hold (numbers.Real covers int, float, bool, Fraction, numpy's ints and
 # floats; numpy's bool and Decimal are not registered with it).
@@ -157,40 +155,6 @@ def as_float(arr: np.ndarray, dtype, name: str) -> np.ndarray:
     return out
 
 
-def physical_memory() -> int | None:
-    """The machine's physical memory in bytes, or None where the OS does not say."""
-    try:
-        size = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # not POSIX
-        return None
-    return size if size > 0 else None
-
-
-def _bytes(n: float) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if n < 1024 or unit == "PiB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} PiB"  # pragma: no cover
-
-
-def check_allocation(n_bytes: int, what: str) -> None:
-    """Refuse, before allocating, an array that could never fit in this machine's memory.
-
-    A huge size would otherwise end in a MemoryError (or, where the OS overcommits memory, in the
-    process being killed while the array is filled) instead of an error naming the argument.
-
-    Raises
-    ------
-    ValueError
-        If `n_bytes` exceeds the physical memory.
-    """
-    limit = physical_memory()
-    if limit is not None and n_bytes > limit:
-        raise ValueError(f"{what} would need {_bytes(n_bytes)}, more than this machine's "
-                         f"{_bytes(limit)} of memory")
-
-
 def check_width(value, name: str) -> int:
     """A layer width: an integer in [1, 2**31] (`check_positive_int` plus the core's bound)."""
     value = check_positive_int(value, name)
@@ -202,8 +166,8 @@ def check_width(value, name: str) -> int:
 def check_network_size(sizes, dtype, what: str = "the network") -> int:
     """Check the widths [in, h1, ..., out] and that training such a network fits in memory.
 
-    Training holds the parameters about four times over (weights, gradient, and Adam's two
-    moment buffers), so that is what is compared with the physical memory.
+    Training holds the parameters `mlp._limits.TRAINING_COPIES` times over (weights, gradient, and
+    Adam's two moment buffers), so that is what is compared with the physical memory.
 
     Returns
     -------
@@ -217,9 +181,9 @@ def check_network_size(sizes, dtype, what: str = "the network") -> int:
     """
     for i, size in enumerate(sizes):
         check_width(size, f"{what}'s layer width {i}")
-    n_params = sum(int(a) * int(b) + int(b) for a, b in zip(sizes[:-1], sizes[1:]))
+    n_params = count_params(sizes)
     shown = " -> ".join(str(int(s)) for s in sizes)
-    check_allocation(4 * n_params * np.dtype(dtype).itemsize,
+    check_allocation(training_bytes(sizes, dtype),
                      f"training {what} {shown} ({n_params:,} parameters)")
     return n_params
 
@@ -385,6 +349,6 @@ def check_seed(seed, name: str = "seed") -> int | None:
         return None
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"{name} must be None or an integer, got {type(seed).__name__} {seed!r}")
-    if not 0 <= seed < 2**64:
+    if not 0 <= seed < SEED_LIMIT:
         raise ValueError(f"{name} must be in [0, 2**64), got {seed!r}")
     return int(seed)

@@ -1,4 +1,4 @@
-"""Callbacks for the scikit-learn estimators: objects called once at the end of every epoch.
+"""Callbacks: objects the training engine calls once at the end of every epoch, on both fronts.
 
 A callback is any object with a method ``on_epoch_end(estimator, epoch, logs)``; returning True
 stops training after that epoch. ``logs`` holds the epoch's figures: ``loss`` (training loss),
@@ -34,17 +34,32 @@ class Callback:
 class EarlyStopping(Callback):
     """Stop when a monitored figure stops improving, and restore the best weights.
 
+    Works on both fronts: ``MLPClassifier(callbacks=[...])`` and ``Model.fit(...,
+    callbacks=[...])``.
+
     Parameters
     ----------
-    monitor : {'val_loss', 'val_score', 'loss'}, default='val_loss'
-        The figure to watch. ``val_*`` need validation data (``eval_set=`` or
-        ``early_stopping=True``).
+    monitor : str, default='val_loss'
+        The figure to watch, a key of the epoch's logs: 'loss', 'val_loss', and 'val_score' (an
+        estimator's score) or a Model's metrics ('accuracy', 'val_accuracy'). The ``val_*`` ones
+        need validation data (an estimator's ``eval_set=`` or ``early_stopping=True``, a Model's
+        ``validation_data=``).
     patience : int, default=10
         Epochs without improvement before stopping.
     min_delta : float, default=0.0
         Smallest change that counts as an improvement.
     restore_best_weights : bool, default=True
         Put back the weights of the best epoch when training stops.
+    mode : {'auto', 'min', 'max'}, default='auto'
+        Whether smaller or larger is better; 'auto' takes larger for scores and accuracies,
+        smaller for losses.
+
+    Attributes
+    ----------
+    best_ : float or None
+        The best value seen in the last fit.
+    best_epoch_ : int or None
+        Its epoch, counted from 0.
 
     Examples
     --------
@@ -53,17 +68,29 @@ class EarlyStopping(Callback):
     >>> clf = MLPClassifier(callbacks=[EarlyStopping(monitor="val_loss", patience=5)])
     """
 
-    def __init__(self, monitor="val_loss", patience=10, min_delta=0.0, restore_best_weights=True):
-        if monitor not in ("val_loss", "val_score", "loss"):
-            raise ValueError(f"monitor must be 'val_loss', 'val_score' or 'loss', got {monitor!r}")
+    def __init__(self, monitor="val_loss", patience=10, min_delta=0.0, restore_best_weights=True,
+                 mode="auto"):
+        if not isinstance(monitor, str) or not monitor or monitor in ("learning_rate", "time"):
+            raise ValueError(f"monitor must name a figure of the epoch's logs, such as 'val_loss', "
+                             f"'val_score', 'loss' or 'val_accuracy', got {monitor!r}")
         if not isinstance(patience, (int, np.integer)) or isinstance(patience, bool) or patience < 0:
             raise ValueError(f"patience must be an integer >= 0, got {patience!r}")
         if not isinstance(min_delta, (int, float)) or not math.isfinite(min_delta) or min_delta < 0:
             raise ValueError(f"min_delta must be a finite number >= 0, got {min_delta!r}")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
         self.monitor = monitor
         self.patience = int(patience)
         self.min_delta = float(min_delta)
         self.restore_best_weights = bool(restore_best_weights)
+        self.mode = mode
+
+    def _sign(self) -> float:
+        """+1 when larger is better, -1 when smaller is."""
+        if self.mode != "auto":
+            return 1.0 if self.mode == "max" else -1.0
+        larger = self.monitor.endswith(("score", "accuracy"))
+        return 1.0 if larger else -1.0
 
     def on_train_begin(self, estimator):
         self.best_ = None
@@ -74,11 +101,15 @@ class EarlyStopping(Callback):
     def on_epoch_end(self, estimator, epoch, logs):
         value = logs.get(self.monitor)
         if value is None:
-            raise ValueError(
-                f"EarlyStopping(monitor={self.monitor!r}) needs validation data: pass "
-                "eval_set=(X_val, y_val) to fit or set early_stopping=True"
-            )
-        sign = 1.0 if self.monitor == "val_score" else -1.0  # larger is better after the sign
+            if self.monitor.startswith("val_"):
+                raise ValueError(
+                    f"EarlyStopping(monitor={self.monitor!r}) needs validation data: pass "
+                    "eval_set=(X_val, y_val) to an estimator's fit (or set early_stopping=True), "
+                    "or validation_data=(x_val, y_val) to Model.fit")
+            known = ", ".join(repr(k) for k, v in logs.items() if v is not None)
+            raise ValueError(f"EarlyStopping(monitor={self.monitor!r}): this fit reports no such "
+                             f"figure; it has {known}")
+        sign = self._sign()
         if self.best_ is None or sign * (value - self.best_) > self.min_delta:
             self.best_, self.best_epoch_, self.wait_ = value, epoch, 0
             if self.restore_best_weights:
@@ -92,55 +123,100 @@ class EarlyStopping(Callback):
             estimator._set_flat_params(self._best_params)
 
 
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+
 class ProgressBar(Callback):
-    """A progress bar over epochs, through tqdm when it is installed, else a text line.
+    """A progress bar over epochs: tqdm's when it is installed, else a text line redrawn in place.
+
+    The text line reads ``Epoch 12/100 [###---------] 12% loss=0.0123 val_loss=0.02 ETA
+    0:00:05``. ``Model.fit`` draws one of these by itself when a fit is predicted to take more
+    than 2 seconds (``progress=None``).
 
     Parameters
     ----------
     total : int or None, default=None
-        Expected epochs; defaults to the estimator's ``max_iter``.
+        Expected epochs; defaults to the estimator's ``max_iter`` (a Model passes its epochs).
     file : file-like, default=sys.stderr
+    min_seconds : float, default=0.0
+        Draw only once the epochs done so far predict a fit longer than this (and `settle`
+        seconds have passed, since the first epoch carries one-off costs). 0 draws from the
+        first epoch. An automatic bar (min_seconds > 0) is always the text line.
+    settle : float, default=0.5
+        See `min_seconds`.
     """
 
-    def __init__(self, total=None, file=None):
+    width = 24
+
+    def __init__(self, total=None, file=None, min_seconds=0.0, settle=0.5):
         self.total = total
         self.file = file
+        self.min_seconds = min_seconds
+        self.settle = settle
 
     def on_train_begin(self, estimator):
         total = self.total if self.total is not None else getattr(estimator, "max_iter", None)
         out = self.file if self.file is not None else sys.stderr
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:
-            tqdm = None
+        tqdm = None
+        if not self.min_seconds:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                pass
         self._bar = tqdm(total=total, file=out, unit="epoch") if tqdm is not None else None
         self._total, self._out = total, out
-        self._last_draw, self._pending = 0.0, None
+        self._start = time.perf_counter()
+        self._active = not self.min_seconds
+        # A terminal redraws in place, so it can be refreshed often; a log file gets one line per
+        # refresh, so an automatic bar refreshes it rarely.
+        isatty = getattr(out, "isatty", lambda: False)()
+        self._interval = 0.1 if isatty or not self.min_seconds else 5.0
+        self._last_draw, self._pending, self._drawn = -math.inf, None, False
 
     def on_epoch_end(self, estimator, epoch, logs):
-        shown = {k: logs[k] for k in ("loss", "val_loss", "val_score") if logs.get(k) is not None}
+        shown = {k: logs[k] for k in ("loss", "val_loss", "val_score", "val_accuracy")
+                 if logs.get(k) is not None}
         if self._bar is not None:
             # refresh=False: tqdm redraws at its own pace (mininterval), not on every epoch
             self._bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
             self._bar.update(1)
+            return False
+        done_epochs = epoch + 1
+        now = time.perf_counter()
+        per_epoch = (now - self._start) / done_epochs
+        last = done_epochs == self._total
+        if not self._active:
+            self._active = (now - self._start >= self.settle and not last and self._total
+                            and per_epoch * self._total > self.min_seconds)
+            if not self._active:
+                return False
+        figures = " ".join(f"{k}={v:.4g}" for k, v in shown.items())
+        if self._total:
+            done = min(self.width, int(self.width * done_epochs / self._total))
+            eta = _clock(per_epoch * max(self._total - done_epochs, 0))
+            line = (f"Epoch {done_epochs}/{self._total} [{'#' * done}{'-' * (self.width - done)}]"
+                    f" {100 * done_epochs // self._total:3d}% {figures} ETA {eta}")
         else:
-            figures = " ".join(f"{k}={v:.4g}" for k, v in shown.items())
-            of = f"/{self._total}" if self._total else ""
-            self._pending = f"\repoch {epoch + 1}{of} {figures}   "
-            now = time.monotonic()
-            if now - self._last_draw >= 0.1 or epoch + 1 == self._total:
-                self._draw(now)  # at most ten lines a second, however short the epochs
+            line = f"Epoch {done_epochs} {figures}"
+        self._pending = f"\r{line}   "
+        if now - self._last_draw >= self._interval or last:
+            self._draw(now)  # at most ten lines a second, however short the epochs
         return False
 
     def _draw(self, now):
         self._out.write(self._pending)
         self._out.flush()
-        self._pending, self._last_draw = None, now
+        self._pending, self._last_draw, self._drawn = None, now, True
 
     def on_train_end(self, estimator):
         if self._bar is not None:
             self._bar.close()
-        else:
-            if self._pending is not None:  # the last epoch's line, when the rate limit held it back
-                self._draw(time.monotonic())
+            return
+        if self._pending is not None and self._active:  # the last line the rate limit held back
+            self._draw(time.perf_counter())
+        if self._drawn:
             self._out.write("\n")
+            self._out.flush()

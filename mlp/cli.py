@@ -16,6 +16,8 @@ import warnings
 
 import numpy as np
 
+from . import _spec
+
 _MISSING = {"", "na", "nan", "n/a", "null", "none"}
 
 
@@ -319,7 +321,7 @@ def _report_warnings(caught, epochs: int) -> None:
 
 
 def _sizes(est) -> list:
-    return [est.coefs_[0].shape[0]] + [c.shape[1] for c in est.coefs_]
+    return est._export_network()[0].sizes
 
 
 # ------------------------------------------------------------------------------------------------
@@ -430,19 +432,16 @@ def info(args: argparse.Namespace) -> int:
     print(f"features ({model.n_features_in_}): {shown}")
     if is_classifier(model):
         print(f"classes ({len(model.classes_)}): {', '.join(map(str, model.classes_))}")
-    hidden = model._hidden_activations(len(model.coefs_) - 1)
+    spec, _ = model._export_network()
     rows = [("layer", "units", "activation", "params")]
-    for i, (w, b) in enumerate(zip(model.coefs_, model.intercepts_)):
-        last = i == len(model.coefs_) - 1
-        act = model.out_activation_ if last else hidden[i][0]
-        rows.append(("output" if last else f"hidden {i + 1}", str(w.shape[1]), act,
-                     f"{w.size + b.size:,}"))
-    widths = [max(len(r[c]) for r in rows) for c in range(4)]
-    for r in rows:
-        print("  " + "  ".join(cell.ljust(w) if c < 3 else cell.rjust(w)
-                               for c, (cell, w) in enumerate(zip(r, widths))))
-    total = sum(w.size + b.size for w, b in zip(model.coefs_, model.intercepts_))
-    print(f"Total params: {total:,}")
+    described = spec.summary_rows()
+    for i, (_, units, act, params) in enumerate(described):
+        last = i == len(described) - 1
+        rows.append(("output" if last else f"hidden {i + 1}", str(units),
+                     model.out_activation_ if last else act, f"{params:,}"))
+    for line in _spec.table_lines(rows, indent="  "):
+        print(line)
+    print(f"Total params: {spec.n_params:,}")
     print(f"solver: {model.solver}, trained for {getattr(model, 'n_iter_', 0)} epochs")
     history = getattr(model, "history_", {}) or {}
     metric = "validation accuracy" if is_classifier(model) else "validation R^2"

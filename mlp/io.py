@@ -25,7 +25,7 @@ import zlib
 
 import numpy as np
 
-from . import _state
+from . import _format
 
 __all__ = ["save", "load"]
 
@@ -72,7 +72,7 @@ def save(obj, file) -> None:
     >>> clf.save("iris.mlp")            # doctest: +SKIP
     >>> clf2 = mlp.load("iris.mlp")     # doctest: +SKIP
     """
-    state = _state.get_state(obj)
+    state = _format.get_state(obj)
     if state.dropped:
         warnings.warn(f"hyperparameters {state.dropped} are not plain data and were saved as "
                       f"None", UserWarning, stacklevel=3)
@@ -180,7 +180,7 @@ def _restore(zf: zipfile.ZipFile, size: int):
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise _FileError(f"{_META} is not valid JSON ({exc})") from None
     try:
-        return _state.restore(meta, _zip_fetcher(zf, size))
+        return _format.restore(meta, _zip_fetcher(zf, size))
     except RecursionError:
         raise _FileError(f"{_META} is nested too deeply") from None
     except _FileError:

@@ -11,15 +11,12 @@ import math
 
 import numpy as np
 
-from . import _core
-from ._registry import activation_name, get_activation
-from ._validation import as_float, check_allocation, check_array, check_learning_rate, \
-    check_non_negative_float, check_seed, check_width
+from . import _core, _format, _spec
+from ._limits import MAX_WIDTH, SEED_LIMIT, check_allocation
+from ._validation import as_float, check_array, check_learning_rate, check_non_negative_float, \
+    check_seed, check_width
 
-# Activations that zero or flatten half the axis get He initialisation (their variance halves);
-# the smooth symmetric ones get Glorot.
-_HE_KINDS = frozenset({_core.Activation.RELU, _core.Activation.LEAKY_RELU, _core.Activation.ELU,
-                       _core.Activation.SWISH})
+_LINEAR = _spec.activation("linear").kind
 
 
 def _as_batch(a, name: str, dtype=None) -> tuple[np.ndarray, bool]:
@@ -205,12 +202,13 @@ class Activation(Layer):
                                 "that implements forward and backward")
             self.kind, self.alpha, self.name = None, alpha, type(self).__name__.lower()
             return
-        self.kind, default_alpha = get_activation(activation)
-        self.name = activation_name(self.kind)
+        info = _spec.activation(activation)
+        self.kind, self.name = info.kind, info.name
         if alpha is None:
-            alpha = default_alpha
-        elif self.kind not in (_core.Activation.LEAKY_RELU, _core.Activation.ELU):
-            raise ValueError(f"alpha only applies to 'leaky_relu' and 'elu', not {activation!r}")
+            alpha = info.alpha or 0.0
+        elif not info.takes_alpha:
+            takes = " and ".join(repr(a.name) for a in _spec.ACTIVATIONS if a.takes_alpha)
+            raise ValueError(f"alpha only applies to {takes}, not {activation!r}")
         self.alpha = check_non_negative_float(alpha, "alpha")
 
     def _overrides_math(self) -> bool:
@@ -259,9 +257,50 @@ class Activation(Layer):
         """Nothing to update: an activation has no parameters."""
 
     def __repr__(self) -> str:
-        if self.kind in (_core.Activation.LEAKY_RELU, _core.Activation.ELU):
+        if self.kind is not None and _spec.activation_of_kind(self.kind).takes_alpha:
             return f"{type(self).__name__}(alpha={self.alpha!r})"
         return f"{type(self).__name__}()"
+
+    # -- description and state ------------------------------------------------------------------
+    def _layer_spec(self) -> _spec.LayerSpec | None:
+        """This activation as a standalone layer of a NetworkSpec; None for a user's own."""
+        if not self._is_saveable():
+            return None
+        return _spec.LayerSpec(None, self.name, float(self.alpha))
+
+    def _is_saveable(self) -> bool:
+        return BUILTIN_ACTIVATIONS.get(type(self).__name__) is type(self) and self.is_builtin
+
+    def _to_config(self, where: str) -> dict:
+        """``{'class', 'name', 'alpha'}``; a user's own activation cannot be described."""
+        if not self._is_saveable():
+            raise _format.UnsupportedError(
+                f"{where} is a {type(self).__name__}, a user's own activation; only the built-in "
+                f"activations can be saved")
+        return {"class": type(self).__name__, "name": self.name, "alpha": float(self.alpha)}
+
+    @staticmethod
+    def _from_config(spec, where: str) -> "Activation":
+        """The activation `spec` (untrusted, from `_to_config`) describes."""
+        _format.check_keys(spec, where, required=("class", "name", "alpha"))
+        cls_name = _format.check_choice(spec["class"], f"{where}.class", tuple(BUILTIN_ACTIVATIONS))
+        name = _format.check_str(spec["name"], f"{where}.name")
+        alpha = _format.check_float(spec["alpha"], f"{where}.alpha")
+        try:
+            info = _spec.activation(name, f"{where}.name")
+            cls = BUILTIN_ACTIVATIONS[cls_name]
+            if cls_name == "Activation":
+                act = cls(name, alpha if info.takes_alpha else None)
+            elif cls_name in _ALPHA_CLASSES:
+                act = cls(alpha)
+            else:
+                act = cls()
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"invalid mlp state: {where}: {exc}") from None
+        if act.name != name or act.alpha != (alpha if info.takes_alpha else (info.alpha or 0.0)):
+            _format.fail(where, f"a consistent {cls_name} (name {act.name!r}, alpha "
+                                f"{act.alpha!r})", spec)
+        return act
 
 
 class ReLU(Activation):
@@ -334,6 +373,12 @@ class Swish(Activation):
 
     def __init__(self) -> None:
         super().__init__("swish")
+
+
+# The activation classes a file can name, by class name.
+BUILTIN_ACTIVATIONS = {cls.__name__: cls for cls in (Activation, ReLU, Sigmoid, Softmax, Tanh,
+                                                     Linear, LeakyReLU, ELU, Swish)}
+_ALPHA_CLASSES = ("LeakyReLU", "ELU")
 
 
 def _resolve_activation(activation) -> Activation:
@@ -438,14 +483,15 @@ class Dense(Layer):
         check_allocation(8 * (fan_in + 1) * fan_out,
                          f"the weights of Dense(output_size={fan_out}, input_size={fan_in})")
         uniform = np.random.uniform if self.seed is None else np.random.default_rng(self.seed).uniform
-        kind = self.activation.kind
-        if kind in _HE_KINDS:
+        act = self.activation
+        info = _spec.activation_of_kind(act.kind) if act.kind is not None else \
+            _spec.activation("linear")
+        if info.init == "he":
             bound = math.sqrt(6.0 / fan_in)
             w = uniform(-bound, bound, (fan_in, fan_out))
             b = np.zeros(fan_out)
         else:
-            factor = 2.0 if kind == _core.Activation.SIGMOID else 6.0
-            bound = math.sqrt(factor / (fan_in + fan_out))
+            bound = math.sqrt(info.glorot_factor / (fan_in + fan_out))
             w = uniform(-bound, bound, (fan_in, fan_out))
             b = uniform(-bound, bound, fan_out)
         if self._weights is not None and self._weights.shape == w.shape:
@@ -524,7 +570,7 @@ class Dense(Layer):
         if act.is_builtin:
             z, a = _core.dense_forward(x, self._weights, self._bias, act.kind, act.alpha)
         else:
-            z, _ = _core.dense_forward(x, self._weights, self._bias, _core.Activation.IDENTITY, 0.0)
+            z, _ = _core.dense_forward(x, self._weights, self._bias, _LINEAR, 0.0)
             a = np.ascontiguousarray(act.forward(z), dtype=z.dtype)
         self.input, self._z, self.output = x, z, a
         return a[0] if one_sample else a
@@ -558,7 +604,7 @@ class Dense(Layer):
         else:
             dz = g if g_is_dz else np.ascontiguousarray(act.backward(g, None), dtype=g.dtype)
             dw, db, dx = _core.dense_backward(self.input, self._weights, self._z, self._z, dz,
-                                              _core.Activation.IDENTITY, 0.0, True, need_dx)
+                                              _LINEAR, 0.0, True, need_dx)
         self.dweights, self.dbias = dw, db
         return dx
 
@@ -579,3 +625,52 @@ class Dense(Layer):
     def __repr__(self) -> str:
         return (f"Dense(output_size={self.output_size}, input_size={self.input_size}, "
                 f"activation={self.activation.name!r})")
+
+    # -- description and state ------------------------------------------------------------------
+    def _is_plain(self) -> bool:
+        """The built-in math (a subclass may have replaced forward or backward)."""
+        cls = type(self)
+        return (cls.forward is Dense.forward and cls.backward is Dense.backward
+                and cls._backward is Dense._backward)
+
+    def _layer_spec(self) -> _spec.LayerSpec | None:
+        """This layer in a NetworkSpec; None when its math or its activation is a user's own."""
+        if type(self) is not Dense or not self.activation._is_saveable():
+            return None
+        return _spec.LayerSpec(self.output_size, self.activation.name,
+                               float(self.activation.alpha))
+
+    def _to_config(self, where: str) -> dict:
+        if type(self) is not Dense:
+            raise _format.UnsupportedError(f"{where} is a {type(self).__name__}, a user's own "
+                                           f"layer; only Dense and the built-in activations can "
+                                           f"be saved")
+        return {"type": "Dense", "output_size": self.output_size, "input_size": self.input_size,
+                "activation": self.activation._to_config(f"the activation of {where}"),
+                "seed": self.seed}
+
+    @classmethod
+    def _from_config(cls, spec, where: str, fetch) -> "Dense":
+        """The layer `spec` (untrusted, from `_to_config`) describes, with the weights and bias
+        that ``fetch(shape_of_weights, shape_of_bias)`` returns (checked against its widths)."""
+        _format.check_keys(spec, where, required=("type", "output_size", "input_size",
+                                                  "activation", "seed"))
+        out = _format.check_int(spec["output_size"], f"{where}.output_size", 1, MAX_WIDTH)
+        inp = _format.check_int(spec["input_size"], f"{where}.input_size", 1, MAX_WIDTH)
+        seed = spec["seed"]
+        if seed is not None:
+            _format.check_int(seed, f"{where}.seed", 0, SEED_LIMIT - 1)
+        act = Activation._from_config(spec["activation"], f"{where}.activation")
+        weights, bias = fetch((inp, out), (out,))
+        # Built without input_size so that no initial weights are drawn (nor numpy's global
+        # random state touched); the stored ones are put in place directly.
+        layer = cls(out, activation=act)
+        layer.input_size, layer.seed = inp, seed
+        layer._weights, layer._bias = weights, bias
+        return layer
+
+    def _adopt(self, weights: np.ndarray, bias: np.ndarray) -> None:
+        """Use `weights` and `bias` as this layer's arrays (a compiled Network's views, or the
+        layer's own copies when a Model leaves the native path)."""
+        self._weights, self._bias = weights, bias
+        self.dweights = self.dbias = None

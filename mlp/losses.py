@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._registry import LOSSES, canonical_loss
+from . import _spec
 
 # Probabilities are clipped this far from 0 and 1 before the log, so that a saturated prediction
 # gives a large finite loss rather than inf.
@@ -119,7 +119,7 @@ def get_loss(loss_function: str):
     TypeError, ValueError
         If the name is not a string or unknown; the message lists the valid names.
     """
-    return _FUNCTIONS[canonical_loss(loss_function)]
+    return _FUNCTIONS[_spec.loss(loss_function).name]
 
 
 class Loss:
@@ -151,11 +151,10 @@ class Loss:
     """
 
     def __init__(self, loss_function: str) -> None:
-        loss = get_loss(loss_function)
-        self.name = canonical_loss(loss_function)
-        self.loss = loss[0]
-        self.loss_derivative = loss[1]
-        self.kind = LOSSES[self.name]
+        info = _spec.loss(loss_function)
+        self.name = info.name
+        self.loss, self.loss_derivative = _FUNCTIONS[info.name]
+        self.kind = info.kind
 
     def forward(self, y_true, y_pred) -> float:
         """The loss value, a mean over samples."""

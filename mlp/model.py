@@ -11,29 +11,52 @@ import math
 
 import numpy as np
 
-from . import _core
+from . import _format, _spec
 from ._device import resolve_device
+from ._engine import Engine
+from ._layerwise import LayerwiseTrainer
+from ._limits import MAX_LAYERS
 from ._metrics import METRICS, check_metrics
-from ._progress import ProgressBar
-from ._python_path import PythonTrainer, _plain_dense
-from ._registry import activation_name
 from ._validation import check_array, check_bool, check_dtype, check_learning_rate, \
-    check_network_size, check_positive_int, check_seed, check_X_y
+    check_positive_int, check_seed, check_X_y
+from .callbacks import ProgressBar
+from .io import save as save_file
 from .layers import Activation, Dense, Layer, output_size_of
 from .losses import Loss
-from .optimizers import get_optimizer
-
-_SOFTMAX = _core.Activation.SOFTMAX
-_SIGMOID = _core.Activation.SIGMOID
-_IDENTITY = _core.Activation.IDENTITY
+from .optimizers import from_config as optimizer_from_config, get_optimizer
 
 
-def _effective_activation(layer: Layer):
-    """The built-in activation a layer ends with, or None (a user's layer or activation)."""
+def _effective_activation(layer: Layer) -> str | None:
+    """The name of the built-in activation a layer ends with, or None (a user's own)."""
     act = layer.activation if isinstance(layer, Dense) else layer if isinstance(layer, Activation) else None
-    return act.kind if act is not None and act.is_builtin else None
+    return act.name if act is not None and act.is_builtin else None
 
 
+def _check_callbacks(callbacks) -> list:
+    if callbacks is None:
+        return []
+    if not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"callbacks must be a list of callbacks, got {type(callbacks).__name__}")
+    for cb in callbacks:
+        if not callable(getattr(cb, "on_epoch_end", None)):
+            raise TypeError(f"callbacks: {cb!r} has no on_epoch_end(model, epoch, logs) method")
+    return list(callbacks)
+
+
+class _PrintLoss:
+    """``print_loss=True``: one line per epoch, ``Epoch 3/10 - loss: 0.25 - accuracy: 0.9``."""
+
+    def __init__(self, epochs: int, keys: list) -> None:
+        self.epochs, self.keys = epochs, keys
+
+    def on_epoch_end(self, model, epoch, logs):
+        shown = " - ".join(f"{k}: {logs[k]:.4f}" if k.endswith("accuracy") else f"{k}: {logs[k]:.6g}"
+                           for k in self.keys)
+        print(f"Epoch {epoch + 1}/{self.epochs} - {shown}", flush=True)
+        return False
+
+
+@_format.register("Model")
 class Model:
     """A chain of layers from `inputs` to `outputs`, trained as one network.
 
@@ -49,8 +72,9 @@ class Model:
     layers : list of Layer
         From input to output.
     history : dict of str to list of float
-        Per-epoch values of the last `fit`: 'loss', and 'val_loss', 'accuracy', 'val_accuracy'
-        when asked for.
+        Per-epoch values of the last `fit`, under Keras's keys: 'loss' (the mean training loss,
+        L2 penalty included), each compiled metric ('accuracy'), and with validation data
+        'val_loss' and 'val_<metric>'.
 
     Raises
     ------
@@ -105,6 +129,20 @@ class Model:
         self._net = None
         self._trainer = None
 
+    # -- description ----------------------------------------------------------------------------
+    def network_spec(self) -> _spec.NetworkSpec | None:
+        """The model as a `NetworkSpec` (layer by layer, standalone activations included), or
+        None when a layer is a user's own. Its loss and dtype are those of `compile` (None and
+        float32 before)."""
+        layers = [layer._layer_spec() if isinstance(layer, (Dense, Activation)) else None
+                  for layer in self.layers]
+        if any(layer is None for layer in layers) or self.input_size is None:
+            return None
+        if self.loss is None:
+            return _spec.NetworkSpec(self.input_size, tuple(layers))
+        return _spec.NetworkSpec(self.input_size, tuple(layers), self.loss.name,
+                                 self.loss.scale(self.output_size), self.dtype.name)
+
     # -- compile --------------------------------------------------------------------------------
     def compile(self, loss_fn, optimizer="sgd", metrics=None, dtype="float32", device="cpu") -> None:
         """Choose the loss, optimizer, metrics, precision and device, and build the network.
@@ -150,17 +188,20 @@ class Model:
         self._check_pairing(loss)
 
         optimizer.reset()
-        stages = self._native_stages()
-        if stages is None and ordinal >= 0 and device != "auto":
+        spec = self.network_spec()
+        folded = spec.folded() if spec is not None else None
+        if folded is None and ordinal >= 0 and device != "auto":
             raise ValueError(f"device={device!r}: a model with a user's own layer trains through "
                              f"Python, on the CPU only; use device='cpu' or 'auto'")
-        if stages is not None:
-            self._build_network(stages, loss, optimizer, dtype)
+        if folded is not None:
+            folded = _spec.NetworkSpec(folded.n_inputs, folded.layers, loss.name,
+                                       loss.scale(folded.n_outputs), dtype.name)
+            self._build_network(folded, optimizer)
             self._net.to_device(ordinal)
             self._trainer = None
         else:
             self._release_network(dtype)
-            self._trainer = PythonTrainer(self.layers, loss, optimizer)
+            self._trainer = LayerwiseTrainer(self.layers, loss, optimizer)
         self.loss, self.optimizer, self.metrics, self.dtype = loss, optimizer, metrics, dtype
 
     def _check_pairing(self, loss: Loss) -> None:
@@ -168,52 +209,22 @@ class Model:
         # cross-entropy (the derivative is computed from the logits), so these pairings are
         # fixed; refusing the others here beats a silently wrong gradient later.
         for layer in self.layers[:-1]:
-            if _effective_activation(layer) == _SOFTMAX:
+            if _effective_activation(layer) == "softmax":
                 raise ValueError("softmax can only be the activation of the last layer, where it "
                                  "goes with loss 'categorical_cross_entropy'")
         out = _effective_activation(self.layers[-1])
-        shown = "a custom one" if out is None else repr(activation_name(out))
-        if out == _SOFTMAX and loss.name != "categorical_cross_entropy":
+        shown = "a custom one" if out is None else repr(out)
+        needed = _spec.loss(loss.name).output
+        if out == "softmax" and loss.name != "categorical_cross_entropy":
             raise ValueError(f"a softmax output goes only with loss 'categorical_cross_entropy' "
                              f"(their derivatives are computed together), got loss {loss.name!r}")
-        if loss.name == "categorical_cross_entropy" and out != _SOFTMAX:
-            raise ValueError(f"loss 'categorical_cross_entropy' needs a softmax output layer (their "
-                             f"derivatives are computed together); the output activation is {shown}")
-        if loss.name == "binary_cross_entropy" and out != _SIGMOID:
-            raise ValueError(f"loss 'binary_cross_entropy' needs a sigmoid output layer (their "
+        if needed is not None and out != needed:
+            raise ValueError(f"loss {loss.name!r} needs a {needed} output layer (their "
                              f"derivatives are computed together); the output activation is {shown}")
 
-    def _native_stages(self):
-        """[(dense, kind, alpha), ...] when the C++ Network can run the model, else None.
-
-        A standalone built-in activation right after a linear Dense folds into it; a standalone
-        linear activation is a no-op. Anything else needs the Python path.
-        """
-        stages = []
-        foldable = False
-        for layer in self.layers:
-            if _plain_dense(layer) and layer.activation.is_builtin:
-                kind = layer.activation.kind
-                stages.append((layer, kind, layer.activation.alpha))
-                foldable = kind == _IDENTITY
-            elif isinstance(layer, Activation) and layer.is_builtin and stages:
-                if layer.kind == _IDENTITY:
-                    continue
-                if not foldable:
-                    return None
-                stages[-1] = (stages[-1][0], layer.kind, layer.alpha)
-                foldable = False
-            else:
-                return None
-        return stages or None
-
-    def _build_network(self, stages, loss: Loss, optimizer, dtype: np.dtype) -> None:
-        denses = [dense for dense, _, _ in stages]
-        sizes = [denses[0].input_size] + [dense.output_size for dense in denses]
-        check_network_size(sizes, dtype, "the model")
-        net = _core.Network(sizes, [kind for _, kind, _ in stages],
-                            [float(alpha) for _, _, alpha in stages], loss.kind,
-                            loss.scale(sizes[-1]), dtype.name)
+    def _build_network(self, spec: _spec.NetworkSpec, optimizer) -> None:
+        net = spec.build(what="the model")
+        denses = [layer for layer in self.layers if isinstance(layer, Dense)]
         with np.errstate(over="ignore"):
             for i, dense in enumerate(denses):
                 net.weight(i)[...] = dense.weights
@@ -221,9 +232,7 @@ class Model:
         for i, dense in enumerate(denses):
             # The layer's arrays become views into the network, so training updates them and an
             # assignment to layer.weights reaches the network.
-            dense._weights = net.weight(i)
-            dense._bias = net.bias(i)
-            dense.dweights = dense.dbias = None
+            dense._adopt(net.weight(i), net.bias(i))
         optimizer._configure(net)
         self._net = net
 
@@ -231,9 +240,7 @@ class Model:
         # On the Python path every Dense owns its arrays, in the compiled precision.
         for layer in self.layers:
             if isinstance(layer, Dense) and layer.weights is not None:
-                layer._weights = np.array(layer.weights, dtype=dtype)
-                layer._bias = np.array(layer.bias, dtype=dtype)
-                layer.dweights = layer.dbias = None
+                layer._adopt(np.array(layer.weights, dtype=dtype), np.array(layer.bias, dtype=dtype))
         self._net = None
 
     @property
@@ -285,7 +292,7 @@ class Model:
 
     # -- training -------------------------------------------------------------------------------
     def fit(self, x, y, epochs, learning_rate, print_loss=False, batch_size=32, shuffle=True,
-            validation_data=None, seed=None, *, progress=None) -> float:
+            validation_data=None, seed=None, *, progress=None, callbacks=None) -> float:
         """Train the model.
 
         Parameters
@@ -310,6 +317,13 @@ class Model:
         progress : bool, optional
             Draw a progress bar on stderr: True always, False never, None (default) only when
             the fit is predicted to take more than 2 seconds and `print_loss` is False.
+        callbacks : list, optional
+            Objects with ``on_epoch_end(model, epoch, logs)`` (epoch counted from 0; a true
+            return stops the fit) and optionally ``on_train_begin(model)`` /
+            ``on_train_end(model)``: the callbacks of `mlp.callbacks`, such as
+            ``EarlyStopping(monitor='val_loss', patience=5)``, which restores the best epoch's
+            weights. ``logs`` holds this epoch's entries of `history` plus 'learning_rate' and
+            'time' (seconds since the fit began).
 
         Returns
         -------
@@ -330,6 +344,12 @@ class Model:
         -----
         Ctrl-C stops the fit with KeyboardInterrupt within a few batches; the model keeps the
         epochs already done and stays usable.
+
+        Examples
+        --------
+        >>> from mlp.callbacks import EarlyStopping                       # doctest: +SKIP
+        >>> model.fit(x, y, 200, 0.01, validation_data=(x_val, y_val),    # doctest: +SKIP
+        ...           callbacks=[EarlyStopping(monitor="val_loss", patience=10)])
         """
         self._require_compiled("fit")
         epochs = check_positive_int(epochs, "epochs")
@@ -340,6 +360,7 @@ class Model:
         seed = check_seed(seed)
         if progress is not None:
             progress = check_bool(progress, "progress")
+        callbacks = _check_callbacks(callbacks)
         x, y = self._xy(x, y)
         val = self._validation_data(validation_data)
         if seed is None:
@@ -348,52 +369,73 @@ class Model:
 
         if self._net is not None:
             self._net.set_seed(seed)
-            rng = None
+
+            def train_epoch(rate):
+                return self._net.train_epoch(x, y, None, batch_size, shuffle, rate)
         else:
             rng = np.random.default_rng(seed)
+
+            def train_epoch(rate):
+                return self._trainer.train_epoch(x, y, batch_size, shuffle, rate, rng)
+
+        def figures():
+            out = {}
+            if self.metrics:
+                pred = self._predict(x)
+                out.update({name: METRICS[name](y, pred) for name in self.metrics})
+            if val is not None:
+                out.update({f"val_{k}": v for k, v in self._evaluate(*val).items()})
+            return out
+
+        def diverged(epoch, rate):
+            raise FloatingPointError(
+                f"the training loss became non-finite in epoch {epoch + 1}: the fit diverged. "
+                f"The update that caused it was not applied and the weights are finite; "
+                f"try a smaller learning_rate (got {rate:g}) or scale the data")
 
         keys = ["loss"] + self.metrics
         if val is not None:
             keys += ["val_loss"] + [f"val_{m}" for m in self.metrics]
         self.history = {key: [] for key in keys}
-        bar = ProgressBar(epochs, force=False if print_loss else progress)
-        loss = math.nan
+        if print_loss:
+            callbacks.insert(0, _PrintLoss(epochs, keys))
+        elif progress is not False:
+            callbacks.append(ProgressBar(total=epochs, min_seconds=0.0 if progress else 2.0))
+        engine = Engine(self, train_epoch, learning_rate=lr, figures=figures,
+                        callbacks=callbacks, history=self.history, on_divergence=diverged)
         try:
-            for epoch in range(1, epochs + 1):
-                if self._net is not None:
-                    loss = self._net.train_epoch(x, y, None, batch_size, shuffle, lr)
-                else:
-                    loss = self._trainer.train_epoch(x, y, batch_size, shuffle, lr, rng)
-                if not math.isfinite(loss):
-                    raise FloatingPointError(
-                        f"the training loss became non-finite in epoch {epoch}: the fit diverged. "
-                        f"The update that caused it was not applied and the weights are finite; "
-                        f"try a smaller learning_rate (got {lr:g}) or scale the data")
-                record = {"loss": float(loss)}
-                if self.metrics:
-                    pred = self._predict(x)
-                    record.update({name: METRICS[name](y, pred) for name in self.metrics})
-                if val is not None:
-                    record.update({f"val_{k}": v for k, v in self._evaluate(*val).items()})
-                for key, value in record.items():
-                    self.history[key].append(value)
-                if print_loss:
-                    shown = " - ".join(f"{k}: {v:.4f}" if k.endswith("accuracy") else f"{k}: {v:.6g}"
-                                       for k, v in record.items())
-                    print(f"Epoch {epoch}/{epochs} - {shown}", flush=True)
-                bar.update(epoch, loss)
+            loss = engine.run(epochs)
         finally:
-            bar.close()
             if self._net is not None:
                 # A GPU keeps x between epochs; the next fit may pass the same array, changed.
                 self._net.release_data()
         return float(loss)
 
+    def _get_flat_params(self) -> np.ndarray:
+        """Every weight and bias in one new array (for callbacks that keep the best epoch's)."""
+        if self._net is not None:
+            return self._net.params.copy()
+        parts = [a for layer in self.layers if isinstance(layer, Dense) and layer.weights is not None
+                 for a in (layer.weights, layer.bias)]
+        return np.concatenate([a.ravel() for a in parts]) if parts else np.empty(0)
+
+    def _set_flat_params(self, params: np.ndarray) -> None:
+        """Put back what `_get_flat_params` returned."""
+        if self._net is not None:
+            self._net.params[...] = params
+            return
+        at = 0
+        for layer in self.layers:
+            if isinstance(layer, Dense) and layer.weights is not None:
+                for a in (layer.weights, layer.bias):
+                    a[...] = params[at:at + a.size].reshape(a.shape)
+                    at += a.size
+
     # -- inference ------------------------------------------------------------------------------
     def _predict(self, x: np.ndarray) -> np.ndarray:
         if self._net is not None:
             return self._net.predict(x)
-        trainer = self._trainer or PythonTrainer(self.layers, Loss("mse"), get_optimizer("sgd"))
+        trainer = self._trainer or LayerwiseTrainer(self.layers, Loss("mse"), get_optimizer("sgd"))
         return trainer.forward(x)
 
     def predict(self, x) -> np.ndarray:
@@ -476,25 +518,28 @@ class Model:
         print_fn : callable, default=print
             Called once per line.
         """
+        spec = self.network_spec()
+        if spec is not None:
+            described = [(units, act, params) for _, units, act, params in spec.summary_rows()]
+        else:  # a user's own layer: what the layers themselves say
+            described = []
+            for layer in self.layers:
+                act = layer.activation if isinstance(layer, Dense) else \
+                    layer if isinstance(layer, Activation) else None
+                described.append((output_size_of(layer), "" if act is None else act.name,
+                                  layer.count_params()))
         rows = [("Layer (type)", "Output shape", "Activation", "Params")]
-        for i, layer in enumerate(self.layers):
-            cls = type(layer).__name__
-            size = output_size_of(layer)
-            act = layer.activation if isinstance(layer, Dense) else layer if isinstance(layer, Activation) else None
-            rows.append((f"{cls.lower()}_{i} ({cls})", f"(None, {size if size is not None else '?'})",
-                         "" if act is None else act.name, f"{layer.count_params():,}"))
-        widths = [max(len(row[c]) for row in rows) for c in range(4)]
-        rule = "-" * (sum(widths) + 6)
-
-        def fmt(row):
-            return "  ".join(cell.ljust(w) if c < 3 else cell.rjust(w)
-                             for c, (cell, w) in enumerate(zip(row, widths)))
-
+        for i, (units, act, params) in enumerate(described):
+            cls = type(self.layers[i]).__name__
+            rows.append((f"{cls.lower()}_{i} ({cls})",
+                         f"(None, {units if units is not None else '?'})", act, f"{params:,}"))
+        lines = _spec.table_lines(rows)
+        rule = "-" * len(lines[0])
         print_fn(rule)
-        print_fn(fmt(rows[0]))
+        print_fn(lines[0])
         print_fn(rule)
-        for row in rows[1:]:
-            print_fn(fmt(row))
+        for line in lines[1:]:
+            print_fn(line)
         print_fn(rule)
         print_fn(f"Total params: {self.count_params():,}")
         if self.loss is not None:
@@ -527,47 +572,196 @@ class Model:
         >>> model.save("xor.mlp")            # doctest: +SKIP
         >>> same = mlp.load("xor.mlp")       # doctest: +SKIP
         """
-        from .io import save
-
-        save(self, path)
+        save_file(self, path)
 
     def __getstate__(self):
-        # Pickle carries the same description as the file (mlp._state), because the native
+        # Pickle carries the same description as the file (mlp._format), because the native
         # Network cannot be pickled and the Dense layers' weights are views into it. A model with
         # a user's own layer has no native Network, so it pickles its attributes as they are.
-        from . import _state
-
         try:
-            state = _state.get_state(self)
-        except _state.UnsupportedError:
+            return _format.pickle_state(self._to_state())
+        except _format.UnsupportedError:
             return {"attributes": self.__dict__.copy(), "buffers": self._optimizer_buffers()}
-        return {"mlp_state": state.meta, "arrays": state.arrays, "objects": state.objects}
 
     def __setstate__(self, state) -> None:
-        from . import _state
-
         if "attributes" in state:
             self.__dict__.update(state["attributes"])
             if self.optimizer is not None:
-                # The Python path keys its buffers by id(param), which unpickling changes.
-                self.optimizer._state = {id(getattr(self.layers[i], part)): buffers
-                                         for (i, part), buffers in state["buffers"].items()}
+                # The layerwise path keys its buffers by id(param), which unpickling changes.
+                self.optimizer._restore_buffers(
+                    [(getattr(self.layers[i], part), buffers)
+                     for (i, part), buffers in state["buffers"].items()],
+                    self.optimizer.step_count)
             return
-        restored = _state.restore(state["mlp_state"], _state.dict_fetcher(state["arrays"]))
-        self.__dict__.update(restored.__dict__)
-        self.__dict__.update(state.get("objects", {}))
+        _format.unpickle_into(self, state)
 
     def _optimizer_buffers(self) -> dict:
-        """The Python path's optimizer buffers by (layer index, 'weights' | 'bias')."""
+        """The layerwise path's optimizer buffers by (layer index, 'weights' | 'bias')."""
         found = {}
         if self.optimizer is not None:
             for i, layer in enumerate(self.layers):
                 if isinstance(layer, Dense):
                     for part in ("weights", "bias"):
-                        buffers = self.optimizer._state.get(id(getattr(layer, part)))
+                        buffers = self.optimizer._buffers(getattr(layer, part))
                         if buffers is not None:
                             found[(i, part)] = buffers
         return found
+
+    def _export_network(self):
+        """``(NetworkSpec, [(weights, bias) of each Dense])`` for an exporter (`mlp.to_onnx`).
+
+        Raises
+        ------
+        TypeError
+            If a layer or an activation is a user's own (it has no form outside Python).
+        ValueError
+            If the input width is unknown.
+        """
+        for i, layer in enumerate(self.layers):
+            where = f"layer {i} ({type(layer).__name__})"
+            if not isinstance(layer, (Dense, Activation)):
+                raise TypeError(f"{where} is a user's own layer, which has no ONNX form; only "
+                                f"Dense and the built-in activations can be exported")
+            layer._to_config(where)  # raises for a user's own layer or activation
+        if self.input_size is None:
+            raise ValueError("the model's input width is unknown: give the first layer input_size")
+        params = [(layer.weights, layer.bias) for layer in self.layers if isinstance(layer, Dense)]
+        return self.network_spec(), params
+
+    # -- state: what a file and a pickle hold -----------------------------------------------------
+    _ATTRIBUTES = {"layers", "inputs", "outputs", "input_size", "output_size", "loss", "optimizer",
+                   "metrics", "dtype", "history", "_net", "_trainer"}
+
+    def _to_state(self) -> _format.State:
+        """The model as plain data (see `mlp._format`); TypeError (UnsupportedError) when it
+        holds a user's own layer, activation or optimizer."""
+        layers, arrays = [], {}
+        dtype = self.dtype.name if self.dtype is not None else None
+        for i, layer in enumerate(self.layers):
+            where = f"layer {i} ({type(layer).__name__})"
+            if isinstance(layer, Dense):
+                layers.append(layer._to_config(where))
+                dtype = dtype or layer.weights.dtype.name
+                _format.declare(arrays, f"layers/{i}/weights", np.array(layer.weights, dtype=dtype))
+                _format.declare(arrays, f"layers/{i}/bias", np.array(layer.bias, dtype=dtype))
+            elif isinstance(layer, Activation):
+                layers.append({"type": "Activation", **layer._to_config(where)})
+            else:
+                raise _format.UnsupportedError(f"{where} is a user's own layer; only Dense and the "
+                                               f"built-in activations can be saved")
+        dtype = dtype or "float32"
+        compiled = optimizer = None
+        if self.loss is not None:
+            compiled = {"loss": self.loss.name, "metrics": list(self.metrics),
+                        "native": self.native}
+            optimizer = self.optimizer._to_config()
+            if self.native:
+                buffers = self._net.optimizer_state()
+                optimizer.update(step=int(self._net.step), n_arrays=len(buffers))
+                for j, buf in enumerate(buffers):
+                    _format.declare(arrays, f"optimizer/{j}", buf)
+            else:
+                # The layerwise path keys its buffers by parameter; they are stored by layer.
+                entries = []
+                for (i, part), buffers in self._optimizer_buffers().items():
+                    entries.append([i, part])
+                    for j, buf in enumerate(buffers):
+                        _format.declare(arrays, f"optimizer/{i}/{part}/{j}", buf)
+                optimizer.update(step=self.optimizer.step_count, python_path=entries)
+        objects = {k: v for k, v in self.__dict__.items() if k not in self._ATTRIBUTES}
+        meta = {**_format.header("Model", dtype),
+                "architecture": {"layers": layers},
+                "hyperparameters": compiled, "fitted": {"history": _format.encode(self.history)},
+                "optimizer": optimizer, "arrays": _format.array_table(arrays)}
+        return _format.State(meta, arrays, objects, [])
+
+    @classmethod
+    def _from_state(cls, meta: dict, fetch, check_params: bool = True) -> "Model":
+        """The model `meta` (untrusted, checked by `mlp._format.restore`) describes."""
+        dtype = _format.check_choice(meta["dtype"], "dtype", ("float32", "float64"))
+        arch = _format.check_keys(meta["architecture"], "architecture", required=("layers",))
+        specs = arch["layers"]
+        if not isinstance(specs, list) or not 1 <= len(specs) <= 2 * MAX_LAYERS:
+            _format.fail("architecture.layers", f"a list of 1 to {2 * MAX_LAYERS} layers", specs,
+                         show=False)
+        layers, prev = [], None
+        for i, spec in enumerate(specs):
+            where = f"architecture.layers[{i}]"
+            _format.check_dict(spec, where)
+            if spec.get("type") == "Dense":
+                layer = Dense._from_config(spec, where, lambda w_shape, b_shape: (
+                    _format.fetch_array(meta, fetch, f"layers/{i}/weights", dtype, w_shape),
+                    _format.fetch_array(meta, fetch, f"layers/{i}/bias", dtype, b_shape)))
+            elif spec.get("type") == "Activation":
+                _format.check_keys(spec, where, required=("type", "class", "name", "alpha"))
+                layer = Activation._from_config({k: spec[k] for k in ("class", "name", "alpha")},
+                                                where)
+            else:
+                _format.fail(f"{where}.type", "'Dense' or 'Activation'", spec.get("type"))
+            if prev is not None:
+                try:
+                    layer(prev)  # checks that the widths chain
+                except ValueError as exc:
+                    raise ValueError(f"invalid mlp state: {where}: {exc}") from None
+            layers.append(layer)
+            prev = layer
+        try:
+            model = cls(layers[0], layers[-1])
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"invalid mlp state: architecture: {exc}") from None
+
+        fitted = _format.check_keys(meta["fitted"], "fitted", required=("history",))
+        history = _format.check_history(_format.decode(fitted["history"], "fitted.history"),
+                                        "fitted.history")
+        if meta["hyperparameters"] is not None:
+            model._compile_from_state(meta, dtype, fetch)
+        elif meta["optimizer"] is not None:
+            raise ValueError("invalid mlp state: an optimizer without a compiled model")
+        model.history = history
+        return model
+
+    def _compile_from_state(self, meta: dict, dtype: str, fetch) -> None:
+        compiled = _format.check_keys(meta["hyperparameters"], "hyperparameters",
+                                      required=("loss", "metrics", "native"))
+        spec = _format.check_keys(meta["optimizer"], "optimizer",
+                                  required=("class", "settings", "step"),
+                                  optional=("n_arrays", "python_path"))
+        try:
+            optimizer = optimizer_from_config({k: spec[k] for k in ("class", "settings")})
+            self.compile(_format.check_str(compiled["loss"], "hyperparameters.loss"),
+                         optimizer=optimizer, metrics=compiled["metrics"], dtype=dtype)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"invalid mlp state: the compiled settings: {exc}") from None
+        if self.native != _format.check_bool(compiled["native"], "hyperparameters.native"):
+            raise ValueError("invalid mlp state: hyperparameters.native does not match the layers")
+        step = _format.check_int(spec["step"], "optimizer.step", 0, 2**62)
+        if self.native:
+            net = self._net
+            expected = len(net.optimizer_state())
+            if spec.get("n_arrays") != expected:
+                _format.fail("optimizer.n_arrays", f"{expected} for these optimizer settings",
+                             spec.get("n_arrays"))
+            buffers = [_format.fetch_array(meta, fetch, f"optimizer/{j}", dtype, (net.n_params,))
+                       for j in range(expected)]
+            net.set_optimizer_state(buffers, step)
+            return
+        entries = spec.get("python_path")
+        if not isinstance(entries, list):
+            _format.fail("optimizer.python_path", "a list of [layer, 'weights' | 'bias']", entries)
+        restored = []
+        for k, entry in enumerate(entries):
+            where = f"optimizer.python_path[{k}]"
+            if not isinstance(entry, list) or len(entry) != 2:
+                _format.fail(where, "[layer index, 'weights' | 'bias']", entry)
+            i = _format.check_int(entry[0], f"{where}[0]", 0, len(self.layers) - 1)
+            part = _format.check_choice(entry[1], f"{where}[1]", ("weights", "bias"))
+            layer = self.layers[i]
+            if type(layer) is not Dense:
+                _format.fail(where, "the index of a Dense layer", entry)
+            param = getattr(layer, part)
+            restored.append((param, [_format.fetch_array(meta, fetch, f"optimizer/{i}/{part}/{j}",
+                                                         dtype, param.shape) for j in range(2)]))
+        self.optimizer._restore_buffers(restored, step)
 
     def __repr__(self) -> str:
         return f"Model({len(self.layers)} layers, {self.count_params()} params)"

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _core
+from . import _format
+from ._limits import EXP_LIMIT
 from ._version import __version__
 
 __all__ = ["to_onnx"]
@@ -26,9 +27,6 @@ __all__ = ["to_onnx"]
 # and is read by onnxruntime 1.13 onwards; IR version 8 is what that opset requires.
 DEFAULT_OPSET = 17
 _IR_VERSION = 8
-_EXP_LIMIT = 88.0  # exp(88) is near float32's largest value; predict clamps there too
-
-_A = _core.Activation
 
 
 def _import_onnx():
@@ -63,65 +61,10 @@ class _Graph:
         self.nodes.append(self.helper.make_node(op, inputs, [out], name=self.name(op), **attrs))
         return out
 
-    def activation(self, x: str, kind, alpha: float) -> str:
-        kind = _A(kind)
-        if kind == _A.IDENTITY:
-            return x
-        if kind == _A.RELU:
-            return self.node("Relu", [x])
-        if kind == _A.LEAKY_RELU:
-            return self.node("LeakyRelu", [x], alpha=float(alpha))
-        if kind == _A.ELU:
-            return self.node("Elu", [x], alpha=float(alpha))
-        if kind == _A.SIGMOID:
-            return self.node("Sigmoid", [x])
-        if kind == _A.TANH:
-            return self.node("Tanh", [x])
-        if kind == _A.SWISH:  # x * sigmoid(x): no Swish operator before opset 24
-            return self.node("Mul", [x, self.node("Sigmoid", [x])], hint="swish")
-        if kind == _A.SOFTMAX:
-            return self.node("Softmax", [x], axis=-1)
-        raise ValueError(f"no ONNX form for activation {kind!r}")
-
     def dense(self, x: str, weights: np.ndarray, bias: np.ndarray, i: int) -> str:
         w = self.const(np.ascontiguousarray(weights, dtype=np.float32), f"W{i}")
         b = self.const(np.ascontiguousarray(bias, dtype=np.float32), f"B{i}")
         return self.node("Add", [self.node("MatMul", [x, w]), b], hint=f"z{i}")
-
-
-def _estimator_layers(est):
-    """[(weights, bias, kind, alpha), ...] of a fitted estimator, output layer last."""
-    from sklearn.utils.validation import check_is_fitted
-
-    check_is_fitted(est, "coefs_")
-    est._sync_network()  # coefs_ may have been replaced by the user
-    net = est._net
-    hidden = est._hidden_activations(net.n_layers - 1)
-    out_kind = {"softmax": _A.SOFTMAX, "logistic": _A.SIGMOID}.get(est.out_activation_,
-                                                                   _A.IDENTITY)
-    kinds = [(k, a) for _, k, a in hidden] + [(out_kind, 0.0)]
-    return [(net.weight(i), net.bias(i), k, a) for i, (k, a) in enumerate(kinds)]
-
-
-def _model_layers(model):
-    """[(weights, bias, kind, alpha) or (None, None, kind, alpha), ...] of a Model's chain."""
-    from . import _state
-    from .layers import Dense
-
-    out = []
-    for i, layer in enumerate(model.layers):
-        where = f"layer {i} ({type(layer).__name__})"
-        if type(layer) is Dense:
-            _state._activation_spec(layer.activation, f"the activation of {where}")
-            out.append((layer.weights, layer.bias, layer.activation.kind, layer.activation.alpha))
-        else:
-            try:
-                _state._activation_spec(layer, where)
-            except _state.UnsupportedError:
-                raise TypeError(f"{where} is a user's own layer, which has no ONNX form; only "
-                                f"Dense and the built-in activations can be exported") from None
-            out.append((None, None, layer.kind, layer.alpha))
-    return out
 
 
 def _label_values(classes: np.ndarray) -> np.ndarray:
@@ -181,36 +124,27 @@ def to_onnx(model, *, opset: int = DEFAULT_OPSET, name: str | None = None):
     >>> labels, proba = sess.run(None, {"input": X.astype("float32")})  # doctest: +SKIP
     """
     onnx, helper, numpy_helper = _import_onnx()
-    from . import _state
-    from .model import Model
-
     if type(opset) is not int or opset < 13:
         raise ValueError(f"opset must be an integer >= 13 (Softmax over one axis), got {opset!r}")
-    if isinstance(model, Model):
-        kind = "Model"
-        layers = _model_layers(model)
-        if model.input_size is None:
-            raise ValueError("the model's input width is unknown: give the first layer input_size")
-        n_features = model.input_size
-    else:
-        kind = _state._estimator_kind(model)
-        if kind is None:
-            raise TypeError(f"expected an mlp Model, MLPClassifier or MLPRegressor, got "
-                            f"{type(model).__name__}")
-        layers = _estimator_layers(model)
-        n_features = layers[0][0].shape[0]
+    kind = _format.kind_of(model)
+    if kind is None:
+        raise TypeError(f"expected an mlp Model, MLPClassifier or MLPRegressor, got "
+                        f"{type(model).__name__}")
+    spec, params = model._export_network()
 
     g = _Graph(helper, numpy_helper)
     x = "input"
-    for i, (w, b, act_kind, alpha) in enumerate(layers):
-        if w is not None:
-            x = g.dense(x, w, b, i)
-        x = g.activation(x, act_kind, alpha)
+    dense = 0
+    for layer in spec.layers:
+        if layer.is_dense:
+            x = g.dense(x, *params[dense], dense)
+            dense += 1
+        x = layer.info.onnx(g, x, layer.alpha)
+    n_features = spec.n_inputs
     tp = onnx.TensorProto
     batch = "N"
     if kind == "Model":
-        n_out = next(w.shape[1] for w, _, _, _ in reversed(layers) if w is not None) \
-            if any(w is not None for w, _, _, _ in layers) else n_features
+        n_out = spec.n_outputs
         g.node("Identity", [x], output="output")
         outputs = [helper.make_tensor_value_info("output", tp.FLOAT, [batch, n_out])]
     elif kind == "MLPRegressor":
@@ -233,7 +167,7 @@ def to_onnx(model, *, opset: int = DEFAULT_OPSET, name: str | None = None):
 def _regressor_head(g: _Graph, helper, tp, est, z: str, batch: str):
     k = est.n_outputs_
     if est.out_activation_ == "exp":
-        limit = g.const(np.array(_EXP_LIMIT, dtype=np.float32), "exp_limit")
+        limit = g.const(np.array(EXP_LIMIT["float32"], dtype=np.float32), "exp_limit")
         z = g.node("Exp", [g.node("Min", [z, limit])], hint="exp")
     if k == 1:
         shape = g.const(np.array([-1], dtype=np.int64), "flat")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _core
+from . import _format, _spec
 from ._validation import check_bool, check_fraction, check_non_negative_float, check_positive_float
 
 
@@ -59,6 +59,28 @@ class Optimizer:
     def _params(self) -> dict:
         return {"l2": self.l2}
 
+    # -- state (a Model saves its optimizer through these) -------------------------------------
+    def _to_config(self) -> dict:
+        """``{'class', 'settings'}``; a user's own optimizer cannot be described."""
+        if OPTIMIZER_CLASSES.get(type(self).__name__) is not type(self):
+            raise _format.UnsupportedError(f"the optimizer is a {type(self).__name__}, a user's "
+                                           f"own; only SGD, Momentum and Adam can be saved")
+        return {"class": type(self).__name__, "settings": _format.encode(self._params())}
+
+    @property
+    def step_count(self) -> int:
+        """Steps the Python path has taken (Adam's bias correction reads it)."""
+        return self._t
+
+    def _buffers(self, param: np.ndarray) -> list | None:
+        """The Python path's buffers for `param` (velocity, or Adam's two moments), if any."""
+        return self._state.get(id(param))
+
+    def _restore_buffers(self, params_and_buffers, step: int) -> None:
+        """Put back what `_buffers` gave, for the (new) arrays of the same parameters."""
+        self._state = {id(param): list(buffers) for param, buffers in params_and_buffers}
+        self._t = int(step)
+
 
 class SGD(Optimizer):
     """Stochastic gradient descent, optionally with momentum or Nesterov momentum.
@@ -88,7 +110,7 @@ class SGD(Optimizer):
         self.nesterov = check_bool(nesterov, "nesterov")
 
     def _configure(self, net) -> None:
-        net.set_optimizer(_core.Optimizer.SGD, momentum=self.momentum, nesterov=self.nesterov)
+        net.set_optimizer(_spec.OPTIMIZER_KIND.SGD, momentum=self.momentum, nesterov=self.nesterov)
         net.set_l2(self.l2, False)
 
     def _update(self, param, grad, state, lr) -> None:
@@ -142,7 +164,7 @@ class Adam(Optimizer):
         self.epsilon = check_positive_float(epsilon, "epsilon")
 
     def _configure(self, net) -> None:
-        net.set_optimizer(_core.Optimizer.ADAM, beta1=self.beta_1, beta2=self.beta_2,
+        net.set_optimizer(_spec.OPTIMIZER_KIND.ADAM, beta1=self.beta_1, beta2=self.beta_2,
                           eps=self.epsilon)
         net.set_l2(self.l2, False)
 
@@ -159,6 +181,25 @@ class Adam(Optimizer):
     def _params(self) -> dict:
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
                 "l2": self.l2}
+
+
+OPTIMIZER_CLASSES = {"SGD": SGD, "Momentum": Momentum, "Adam": Adam}
+
+
+def from_config(spec, where: str = "optimizer") -> Optimizer:
+    """The optimizer `spec` (untrusted, from `Optimizer._to_config`) describes, freshly reset.
+
+    Raises
+    ------
+    ValueError, TypeError
+        If `spec` is malformed (ValueError), or its settings are refused by the class.
+    """
+    _format.check_keys(spec, where, required=("class", "settings"))
+    cls = OPTIMIZER_CLASSES[_format.check_choice(spec["class"], f"{where}.class",
+                                                 tuple(OPTIMIZER_CLASSES))]
+    settings = _format.check_dict(_format.decode(spec["settings"], f"{where}.settings"),
+                                  f"{where}.settings")
+    return cls(**settings)
 
 
 _NAMES = {

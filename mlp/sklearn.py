@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 import time
 import warnings
 
@@ -28,14 +29,18 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 
-from . import _core
+from . import _format, _spec
 from ._device import device_name, resolve_device
-from ._registry import get_activation
-from ._validation import as_float, check_allocation, check_network_size
+from ._engine import Engine
+from ._limits import EXP_LIMIT, MAX_LAYERS, MAX_WIDTH, check_allocation
+from ._validation import as_float
+from .callbacks import Callback
+from .io import save as save_file
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 _STOCHASTIC = ("sgd", "adam")
+_OPTIMIZER_KIND = _spec.OPTIMIZER_KIND
 
 
 def _validate_data(estimator, *args, **kwargs):
@@ -54,6 +59,345 @@ class _LbfgsDiverged(Exception):
 def _resolve_device(device):
     """'cpu', 'auto', 'cuda' or 'cuda:N' -> the device ordinal, -1 for the CPU (see mlp._device)."""
     return resolve_device(device, "device")
+
+
+# ------------------------------------------------------------------------------------------------
+# State: what a saved file and a pickle hold (see mlp._format)
+# ------------------------------------------------------------------------------------------------
+# Fitted attributes that are plain data, with the check each gets when read back. classes_,
+# feature_names_in_, _label_binarizer and the weights are handled on their own.
+_FITTED_PLAIN = {
+    "n_features_in_": lambda v, w: _format.check_int(v, w, 1, MAX_WIDTH),
+    "n_outputs_": lambda v, w: _format.check_int(v, w, 1, MAX_WIDTH),
+    "n_layers_": lambda v, w: _format.check_int(v, w, 2, MAX_LAYERS + 1),
+    "out_activation_": lambda v, w: _format.check_choice(v, w, ("identity", "exp", "logistic", "softmax")),
+    "_multilabel": _format.check_bool,
+    "t_": lambda v, w: _format.check_int(v, w, 0),
+    "n_iter_": lambda v, w: _format.check_int(v, w, 0),
+    "loss_": _format.check_float,
+    "loss_curve_": _format.check_float_list,
+    "best_loss_": _format.check_optional_float,
+    "validation_scores_": lambda v, w: None if v is None else _format.check_float_list(v, w, True),
+    "best_validation_score_": _format.check_optional_float,
+    "_no_improvement_count": lambda v, w: _format.check_int(v, w, 0),
+    "history_": _format.check_history,
+    "_optimizer_ready": _format.check_bool,
+    "_lr": _format.check_float,
+    "_device": _format.check_str,
+    "_last_logs": lambda v, w: {_format.check_str(k, w): _format.check_optional_float(x, f"{w}.{k}")
+                                for k, x in _format.check_dict(v, w).items()},
+    "_random_state": lambda v, w: v if isinstance(v, np.random.RandomState) else _format.fail(
+        w, "a {'$random_state': ...} tag", v),
+}
+_FITTED_OTHER = ("classes_", "feature_names_in_", "_label_binarizer", "_random_state_is_param")
+# Attributes rebuilt from the rest (or transient), so neither stored nor carried on.
+_ESTIMATOR_DERIVED = {"_net", "_views", "coefs_", "intercepts_", "_sklearn_version"}
+
+# The core's loss under the name a file records (scikit-learn's).
+_LOSS_NAMES = {"mse": "squared_error", "poisson": "poisson",
+               "categorical_cross_entropy": "log_loss", "binary_cross_entropy": "log_loss"}
+
+
+def _architecture(spec: _spec.NetworkSpec) -> dict:
+    """The file's 'architecture' entry of an estimator: its NetworkSpec, flattened."""
+    return {"sizes": spec.sizes, "activations": [layer.activation for layer in spec.layers],
+            "alphas": [float(layer.alpha) for layer in spec.layers],
+            "loss": _LOSS_NAMES[spec.loss]}
+
+
+def _encode_classes(classes: np.ndarray) -> dict:
+    kind = classes.dtype.kind
+    if kind in "biuf":
+        return {"dtype": classes.dtype.name, "values": _format.encode(classes.tolist())}
+    if kind == "U":
+        return {"dtype": classes.dtype.str, "values": classes.tolist()}
+    if kind == "O" and all(isinstance(c, (str, bool, int, float, np.generic)) for c in classes):
+        return {"dtype": "object", "values": _format.encode(classes.tolist())}
+    raise _format.UnsupportedError(f"classes_ of dtype {classes.dtype} cannot be saved: labels must be "
+                           f"numbers, booleans or strings")
+
+
+def _decode_classes(value, where: str) -> np.ndarray:
+    _format.check_keys(value, where, required=("dtype", "values"))
+    dtype, values = value["dtype"], _format.decode(value["values"], f"{where}.values")
+    if not isinstance(values, list) or not values:
+        _format.fail(f"{where}.values", "a non-empty list", values)
+    if dtype in _format.NUMERIC_DTYPES:
+        if not all(type(v) in (bool, int, float) for v in values):
+            _format.fail(f"{where}.values", f"numbers for dtype {dtype}", values)
+        try:
+            return np.array(values, dtype=dtype)
+        except (OverflowError, ValueError):
+            _format.fail(f"{where}.values", f"numbers that fit {dtype}", values)
+    if dtype == "object":
+        if not all(type(v) in (str, bool, int, float) for v in values):
+            _format.fail(f"{where}.values", "strings or numbers", values)
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out
+    match = re.fullmatch(r"[<>|=]?U(\d{1,6})", dtype) if isinstance(dtype, str) else None
+    if match is None:
+        _format.fail(f"{where}.dtype", "a numeric dtype name, 'object' or a unicode dtype such as '<U5'",
+              dtype)
+    if not all(isinstance(v, str) and len(v) <= int(match.group(1)) for v in values):
+        _format.fail(f"{where}.values", f"strings of at most {match.group(1)} characters", values)
+    return np.array(values, dtype=dtype)
+
+
+def _estimator_state(est) -> _format.State:
+    kind = est._state_kind
+    params = est.get_params(deep=False)
+    hyper, objects, dropped = {}, {}, []
+    for name, value in params.items():
+        try:
+            if name == "callbacks" and value is not None:
+                raise _format.Unencodable("callbacks")
+            hyper[name] = _format.encode(value)
+        except _format.Unencodable:
+            hyper[name] = None
+            objects[name] = value
+            if name != "callbacks":
+                dropped.append(name)
+
+    fitted = architecture = optimizer = None
+    arrays: dict = {}
+    dtype = None
+    d = est.__dict__
+    if "coefs_" in d:
+        est._sync_network()  # a user may have replaced coefs_/intercepts_
+        net = est._net
+        dtype = net.dtype
+        sizes = list(net.sizes)
+        architecture = _architecture(est._network_spec(sizes[0], sizes[-1], dtype))
+        fitted = {}
+        for name in _FITTED_PLAIN:
+            if name in d:
+                try:
+                    fitted[name] = _format.encode(d[name])
+                except _format.Unencodable:  # a RandomState over PCG64: a file re-seeds the next fit
+                    objects[name] = d[name]
+        if "_random_state" in fitted:
+            fitted["_random_state_is_param"] = d["_random_state"] is params.get("random_state")
+        if "classes_" in d:
+            fitted["classes_"] = _encode_classes(np.asarray(d["classes_"]))
+            lb = d["_label_binarizer"]
+            fitted["_label_binarizer"] = {"y_type": lb.y_type_,
+                                          "sparse_input": bool(lb.sparse_input_)}
+        if "feature_names_in_" in d:
+            fitted["feature_names_in_"] = [str(n) for n in d["feature_names_in_"]]
+        for i in range(net.n_layers):
+            _format.declare(arrays, f"coefs/{i}", np.array(net.weight(i)))
+            _format.declare(arrays, f"intercepts/{i}", np.array(net.bias(i)))
+        if d.get("_optimizer_ready"):
+            buffers = net.optimizer_state()
+            optimizer = {"kind": "adam" if est.solver == "adam" else "sgd",
+                         "settings": est._optimizer_settings(), "step": int(net.step),
+                         "n_arrays": len(buffers)}
+            for j, buf in enumerate(buffers):
+                _format.declare(arrays, f"optimizer/{j}", buf)
+    for name, value in d.items():
+        if (name not in params and name not in _FITTED_PLAIN and name not in _FITTED_OTHER
+                and name not in _ESTIMATOR_DERIVED):
+            objects[name] = value
+    meta = {**_format.header(kind, dtype), "architecture": architecture, "hyperparameters": hyper,
+            "fitted": fitted, "optimizer": optimizer, "arrays": _format.array_table(arrays)}
+    return _format.State(meta, arrays, objects, dropped)
+
+
+def _restore_estimator(cls, meta: dict, fetch, check_params: bool = True):
+    hyper = _format.check_dict(meta["hyperparameters"], "hyperparameters")
+    names = cls._get_param_names()
+    unknown = [k for k in hyper if k not in names]
+    if unknown:
+        raise ValueError(f"invalid mlp state: hyperparameters has an unknown parameter "
+                         f"{unknown[0]!r} for {cls.__name__}")
+    params = {k: _format.decode(v, f"hyperparameters.{k}") for k, v in hyper.items()}
+    try:
+        est = cls(**params)
+        if check_params:
+            est._validate_params()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"invalid mlp state: hyperparameters: {exc}") from None
+    fitted = meta["fitted"]
+    if fitted is None:
+        return est
+
+    _format.check_keys(fitted, "fitted", required=("n_features_in_", "n_outputs_", "n_layers_",
+                                            "out_activation_"),
+                optional=tuple(_FITTED_PLAIN) + _FITTED_OTHER)
+    dtype = _format.check_choice(meta["dtype"], "dtype", ("float32", "float64"))
+    values = {name: check(_format.decode(fitted[name], f"fitted.{name}"), f"fitted.{name}")
+              for name, check in _FITTED_PLAIN.items() if name in fitted}
+    n_features, n_outputs = values["n_features_in_"], values["n_outputs_"]
+
+    arch = _format.check_keys(meta["architecture"], "architecture",
+                       required=("sizes", "activations", "alphas", "loss"))
+    sizes = _format.check_sizes(arch["sizes"], "architecture.sizes")
+    if is_classifier(est):
+        _restore_labels(est, fitted, values, n_outputs)
+    elif any(k in fitted for k in ("classes_", "_label_binarizer")):
+        raise ValueError("invalid mlp state: a regressor has no classes_")
+    try:
+        spec = est._network_spec(n_features, n_outputs, dtype)  # sets out_activation_
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"invalid mlp state: hyperparameters: {exc}") from None
+    expected = _architecture(spec)
+    if sizes != expected["sizes"] or values["n_layers_"] != len(sizes):
+        raise ValueError(f"invalid mlp state: architecture.sizes {sizes} (n_layers_ "
+                         f"{values['n_layers_']}) does not match the hyperparameters and fitted "
+                         f"attributes, which give {expected['sizes']}")
+    if (arch["activations"] != expected["activations"] or arch["loss"] != expected["loss"]
+            or values["out_activation_"] != est.out_activation_):
+        raise ValueError(f"invalid mlp state: architecture activations {arch['activations']!r} / "
+                         f"loss {arch['loss']!r} / out_activation_ "
+                         f"{values['out_activation_']!r} do not match the hyperparameters, which "
+                         f"give {expected['activations']!r} / {expected['loss']!r} / "
+                         f"{est.out_activation_!r}")
+    if arch["alphas"] != expected["alphas"]:
+        _format.fail("architecture.alphas", "the activations' parameters", arch["alphas"])
+
+    # Read (and size-check) every array before the network allocates anything.
+    coefs = [_format.fetch_array(meta, fetch, f"coefs/{i}", dtype, (sizes[i], sizes[i + 1]))
+             for i in range(len(sizes) - 1)]
+    intercepts = [_format.fetch_array(meta, fetch, f"intercepts/{i}", dtype, (sizes[i + 1],))
+                  for i in range(len(sizes) - 1)]
+    for name, value in values.items():
+        if name != "out_activation_":
+            setattr(est, name, value)
+    if "feature_names_in_" in fitted:
+        feature_names = fitted["feature_names_in_"]
+        if (not isinstance(feature_names, list) or len(feature_names) != n_features
+                or not all(isinstance(n, str) for n in feature_names)):
+            _format.fail("fitted.feature_names_in_", f"{n_features} strings", feature_names)
+        est.feature_names_in_ = np.array(feature_names, dtype=object)
+    if "_random_state" in values and fitted.get("_random_state_is_param") is True \
+            and isinstance(est.random_state, np.random.RandomState):
+        est.random_state = est._random_state  # one generator, as before saving
+
+    try:
+        est._net, _ = est._build_network(n_features, n_outputs, dtype)
+    except (TypeError, ValueError, OverflowError) as exc:  # e.g. n_threads beyond a C int
+        raise ValueError(f"invalid mlp state: hyperparameters: {exc}") from None
+    for i, (c, b) in enumerate(zip(coefs, intercepts)):
+        est._net.weight(i)[...] = c
+        est._net.bias(i)[...] = b
+    est._bind_views()
+    _restore_estimator_optimizer(est, meta, fetch, dtype, values)
+    return est
+
+
+def _restore_labels(est, fitted: dict, values: dict, n_outputs: int) -> None:
+    for name in ("classes_", "_label_binarizer", "_multilabel"):
+        if name not in fitted:
+            raise ValueError(f"invalid mlp state: a fitted classifier needs fitted.{name}")
+    classes = _decode_classes(fitted["classes_"], "fitted.classes_")
+    lb_spec = _format.check_keys(fitted["_label_binarizer"], "fitted._label_binarizer",
+                          required=("y_type", "sparse_input"))
+    y_type = _format.check_choice(lb_spec["y_type"], "fitted._label_binarizer.y_type",
+                           ("binary", "multiclass", "multilabel-indicator"))
+    multilabel = values["_multilabel"]
+    if multilabel != (y_type == "multilabel-indicator"):
+        _format.fail("fitted._multilabel", f"{y_type == 'multilabel-indicator'} for y_type {y_type!r}",
+              multilabel)
+    n_classes = len(classes)
+    if multilabel or n_outputs > 1:
+        consistent = n_classes == n_outputs and (n_classes > 2 or multilabel)
+    else:
+        consistent = n_classes <= 2
+    if not consistent:
+        raise ValueError(f"invalid mlp state: {n_classes} classes do not fit {n_outputs} "
+                         f"network outputs ({y_type})")
+    lb = LabelBinarizer()
+    lb.classes_ = classes
+    lb.y_type_ = y_type
+    lb.sparse_input_ = _format.check_bool(lb_spec["sparse_input"], "fitted._label_binarizer.sparse_input")
+    est.classes_ = classes
+    est._label_binarizer = lb
+    est._multilabel = multilabel
+
+
+def _restore_estimator_optimizer(est, meta: dict, fetch, dtype: str, values: dict) -> None:
+    spec = meta["optimizer"]
+    if spec is None:
+        est._optimizer_ready = False
+        return
+    _format.check_keys(spec, "optimizer", required=("kind", "settings", "step", "n_arrays"))
+    kind = _format.check_choice(spec["kind"], "optimizer.kind", ("adam", "sgd"))
+    if kind != ("adam" if est.solver == "adam" else "sgd") or est.solver == "lbfgs":
+        raise ValueError(f"invalid mlp state: optimizer {kind!r} does not match solver "
+                         f"{est.solver!r}")
+    expected_settings = est._optimizer_settings()
+    if spec["settings"] != expected_settings:
+        _format.fail("optimizer.settings", f"{expected_settings!r}, as the hyperparameters give",
+              spec["settings"])
+    step = _format.check_int(spec["step"], "optimizer.step", 0, 2**62)
+    est._configure_optimizer()
+    n_params = est._net.n_params
+    expected = len(est._net.optimizer_state())
+    if spec["n_arrays"] != expected:
+        _format.fail("optimizer.n_arrays", f"{expected} for these optimizer settings", spec["n_arrays"])
+    buffers = [_format.fetch_array(meta, fetch, f"optimizer/{j}", dtype, (n_params,)) for j in range(expected)]
+    est._net.set_optimizer_state(buffers, step)
+    if "_lr" in values:
+        est._lr = values["_lr"]  # _configure_optimizer reset it to learning_rate_init
+
+
+# ------------------------------------------------------------------------------------------------
+# Training
+# ------------------------------------------------------------------------------------------------
+class _ToleranceRule(Callback):
+    """scikit-learn's bookkeeping and stopping rule for the stochastic solvers, as the engine's
+    first callback: n_iter_, loss_, t_, loss_curve_, best_loss_ or validation_scores_ and
+    best_validation_score_, the ``tol`` / ``n_iter_no_change`` test (which divides the rate by
+    5 with ``learning_rate='adaptive'``), the verbose lines, and with ``early_stopping`` the
+    weights of the best validation score (put back by the fit)."""
+
+    def __init__(self, n_samples: int) -> None:
+        self.n_samples = n_samples
+        self.engine = None
+        self.best_params = None
+
+    def on_epoch_end(self, est, epoch, logs):
+        loss = logs["loss"]
+        est.n_iter_ += 1
+        est.loss_ = loss
+        est.t_ += self.n_samples
+        est.loss_curve_.append(loss)
+        if est.verbose:
+            print("Iteration %d, loss = %.8f" % (est.n_iter_, loss))
+        if est.early_stopping:
+            val_score = logs["val_score"]
+            est.validation_scores_.append(val_score)
+            if est.verbose:
+                print("Validation score: %f" % val_score)
+            if val_score < est.best_validation_score_ + est.tol:
+                est._no_improvement_count += 1
+            else:
+                est._no_improvement_count = 0
+            if val_score > est.best_validation_score_:
+                est.best_validation_score_ = val_score
+                self.best_params = est._get_flat_params()
+        else:
+            if loss > est.best_loss_ - est.tol:
+                est._no_improvement_count += 1
+            else:
+                est._no_improvement_count = 0
+            if loss < est.best_loss_:
+                est.best_loss_ = loss
+        if est._no_improvement_count <= est.n_iter_no_change:
+            return False
+        what = "Validation score" if est.early_stopping else "Training loss"
+        msg = (f"{what} did not improve more than tol={est.tol:f} for "
+               f"{est.n_iter_no_change} consecutive epochs.")
+        if est.solver == "sgd" and est.learning_rate == "adaptive" and self.engine.learning_rate > 1e-6:
+            self.engine.learning_rate /= 5.0
+            est._no_improvement_count = 0
+            if est.verbose:
+                print(msg + " Setting learning rate to %f" % self.engine.learning_rate)
+            return False
+        if est.verbose:
+            print(msg + " Stopping.")
+        return True
 
 
 class _BaseMLP(BaseEstimator):
@@ -147,10 +491,10 @@ class _BaseMLP(BaseEstimator):
             raise TypeError(f"activation must be a string or a list of strings, got {acts!r}")
         resolved = []
         for a in acts:
-            kind, alpha = get_activation(a, "activation")
-            if kind == _core.Activation.SOFTMAX:
+            info = _spec.activation(a, "activation")
+            if info.name == "softmax":
                 raise ValueError("activation: softmax is only used on the output layer")
-            resolved.append((a, kind, alpha))
+            resolved.append(info)
         return resolved
 
     def _validate_hyperparameters(self):
@@ -163,7 +507,7 @@ class _BaseMLP(BaseEstimator):
                     raise TypeError(f"callbacks: {cb!r} has no on_epoch_end(estimator, epoch, logs) method")
 
     # ---------------------------------------------------------------- data -------------------
-    def _dense(self, X):
+    def _densify(self, X):
         if sparse.issparse(X):
             check_allocation(X.shape[0] * X.shape[1] * X.dtype.itemsize,
                              f"X as a dense array of shape {X.shape}")
@@ -174,30 +518,34 @@ class _BaseMLP(BaseEstimator):
         return as_float(X, self._net.dtype, name)
 
     # ---------------------------------------------------------------- network ----------------
-    def _build_network(self, n_features, n_outputs, dtype):
+    def _network_spec(self, n_features, n_outputs, dtype) -> _spec.NetworkSpec:
+        """The network the hyperparameters describe for these widths (sets out_activation_)."""
         hidden = self._hidden_sizes()
         acts = self._hidden_activations(len(hidden))
-        out_kind, loss_kind, scale = self._output_spec(n_outputs)
-        sizes = [n_features] + hidden + [n_outputs]
-        check_network_size(sizes, dtype, "the network")
-        kinds = [k for _, k, _ in acts] + [out_kind]
-        alphas = [a for _, _, a in acts] + [0.0]
-        net = _core.Network(sizes, [int(k) for k in kinds], alphas, int(loss_kind), scale, np.dtype(dtype).name)
+        out_act, loss, scale = self._output_spec(n_outputs)
+        return _spec.NetworkSpec.dense(
+            [n_features] + hidden + [n_outputs], [a.name for a in acts] + [out_act],
+            [a.alpha or 0.0 for a in acts] + [0.0], loss=loss, loss_scale=scale,
+            dtype=np.dtype(dtype).name)
+
+    def _build_network(self, n_features, n_outputs, dtype):
+        spec = self._network_spec(n_features, n_outputs, dtype)
+        net = spec.build(0 if self.n_threads is None else int(self.n_threads), "the network")
         net.set_l2(float(self.alpha), True)
-        n_threads = 0 if self.n_threads is None else int(self.n_threads)
-        net.set_threads(n_threads)
-        return net, sizes, acts
+        return net, spec
 
     def _initialize(self, n_features, n_outputs, dtype):
         self._random_state = check_random_state(self.random_state)
-        self._net, sizes, acts = self._build_network(n_features, n_outputs, dtype)
+        self._net, spec = self._build_network(n_features, n_outputs, dtype)
+        sizes = spec.sizes
         self.n_outputs_ = n_outputs
         self.n_layers_ = len(sizes)
         # Glorot-uniform as scikit-learn draws it (bound sqrt(6 / (fan_in + fan_out)), 2 instead
-        # of 6 for logistic), in the same order from the same RandomState.
+        # of 6 for logistic), in the same order from the same RandomState. scikit-learn takes the
+        # factor of the hidden activation for every layer, the output layer's included.
+        n_hidden = len(spec.layers) - 1
         for i in range(len(sizes) - 1):
-            name = acts[min(i, len(acts) - 1)][0] if acts else "identity"
-            factor = 2.0 if name in ("logistic", "sigmoid") else 6.0
+            factor = spec.layers[min(i, n_hidden - 1)].info.glorot_factor if n_hidden else 6.0
             bound = math.sqrt(factor / (sizes[i] + sizes[i + 1]))
             self._net.weight(i)[...] = self._random_state.uniform(-bound, bound, (sizes[i], sizes[i + 1]))
             self._net.bias(i)[...] = self._random_state.uniform(-bound, bound, sizes[i + 1])
@@ -234,30 +582,30 @@ class _BaseMLP(BaseEstimator):
             return
         coefs = [np.asarray(c) for c in self.coefs_]
         intercepts = [np.asarray(b) for b in self.intercepts_]
-        dtype = getattr(self, "_dtype", coefs[0].dtype)
-        self._net, _, _ = self._build_network(coefs[0].shape[0], coefs[-1].shape[1], dtype)
+        self._net, _ = self._build_network(coefs[0].shape[0], coefs[-1].shape[1], coefs[0].dtype)
         for i, (c, b) in enumerate(zip(coefs, intercepts)):
             self._net.weight(i)[...] = c
             self._net.bias(i)[...] = b
-        state = getattr(self, "_opt_state", None)
-        if state is not None:
-            self._configure_optimizer()
-            try:
-                self._net.set_optimizer_state(list(state[0]), int(state[1]))
-            except (ValueError, TypeError):
-                self._optimizer_ready = False
-        else:
-            # A fresh network has no optimizer set up: partial_fit must configure one.
-            self._optimizer_ready = False
+        # A fresh network has no optimizer set up: partial_fit must configure one.
+        self._optimizer_ready = False
         self._bind_views()
 
-    def _configure_optimizer(self):
+    def _optimizer_settings(self) -> dict:
+        """What `_configure_optimizer` hands the network (a saved file records it too)."""
         if self.solver == "adam":
-            self._net.set_optimizer(_core.Optimizer.ADAM, beta1=float(self.beta_1),
-                                    beta2=float(self.beta_2), eps=float(self.epsilon))
+            return {"beta_1": float(self.beta_1), "beta_2": float(self.beta_2),
+                    "epsilon": float(self.epsilon)}
+        return {"momentum": float(self.momentum),
+                "nesterov": bool(self.nesterovs_momentum) and self.momentum > 0}
+
+    def _configure_optimizer(self):
+        settings = self._optimizer_settings()
+        if self.solver == "adam":
+            self._net.set_optimizer(_OPTIMIZER_KIND.ADAM, beta1=settings["beta_1"],
+                                    beta2=settings["beta_2"], eps=settings["epsilon"])
         else:
-            self._net.set_optimizer(_core.Optimizer.SGD, momentum=float(self.momentum),
-                                    nesterov=bool(self.nesterovs_momentum) and self.momentum > 0)
+            self._net.set_optimizer(_OPTIMIZER_KIND.SGD, momentum=settings["momentum"],
+                                    nesterov=settings["nesterov"])
         self._optimizer_ready = True
         self._lr = float(self.learning_rate_init)
 
@@ -285,32 +633,34 @@ class _BaseMLP(BaseEstimator):
         >>> clf.save("clf.mlp")            # doctest: +SKIP
         >>> same = mlp.load("clf.mlp")     # doctest: +SKIP
         """
-        from .io import save
+        save_file(self, path)
 
-        save(self, path)
+    def _export_network(self):
+        """``(NetworkSpec, [(weights, bias) per layer])`` of the fitted network, for an exporter
+        (`mlp.to_onnx`)."""
+        check_is_fitted(self, "coefs_")
+        self._sync_network()  # coefs_ may have been replaced by the user
+        net = self._net
+        spec = self._network_spec(net.sizes[0], net.sizes[-1], net.dtype)
+        return spec, [(net.weight(i), net.bias(i)) for i in range(net.n_layers)]
+
+    def _to_state(self) -> _format.State:
+        """The estimator as plain data (see `mlp._format`)."""
+        return _estimator_state(self)
+
+    @classmethod
+    def _from_state(cls, meta: dict, fetch, check_params: bool = True):
+        """The estimator `meta` (untrusted, checked by `mlp._format.restore`) describes."""
+        return _restore_estimator(cls, meta, fetch, check_params)
 
     def __getstate__(self):
         # The native Network cannot be pickled and coefs_/intercepts_ are views into it, so pickle
-        # carries the same plain description as the saved file (mlp._state), plus the objects a
+        # carries the same plain description as the saved file (mlp._format), plus the objects a
         # file leaves out (callbacks, a user's own attributes), which pickle can hold.
-        from . import _state
-
-        state = _state.get_state(self)
-        return {"mlp_state": state.meta, "arrays": state.arrays, "objects": state.objects}
+        return _format.pickle_state(self._to_state())
 
     def __setstate__(self, state):
-        from . import _state
-
-        if "mlp_state" not in state:  # a pickle from before the shared state: plain attributes
-            self.__dict__.update(state)
-            self._net = None
-            if "coefs_" in state:
-                self._sync_network()
-            return
-        restored = _state.restore(state["mlp_state"], _state.dict_fetcher(state["arrays"]),
-                                  cls=type(self), check_params=False)
-        self.__dict__.update(restored.__dict__)
-        self.__dict__.update(state.get("objects", {}))
+        _format.unpickle_into(self, state, check_params=False)
 
     # ---------------------------------------------------------------- fitting ----------------
     def _fit(self, X, y, sample_weight=None, incremental=False, eval_set=None, classes=None):
@@ -322,7 +672,7 @@ class _BaseMLP(BaseEstimator):
                              multi_output=True, y_numeric=not is_classifier(self), reset=reset)
         if is_classifier(self) and y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        X = self._dense(X)
+        X = self._densify(X)
         if X.shape[0] < 1:
             raise ValueError("X: expected at least one sample")
         sample_weight = self._sample_weight(X, y, sample_weight)
@@ -365,6 +715,24 @@ class _BaseMLP(BaseEstimator):
                 raise ValueError("sample_weight: expected weights that sum to a positive number")
         return sample_weight
 
+    def _engine(self, train_epoch, lr, X_val, Y_val, y_val, sw_val, rules=()) -> Engine:
+        """The training engine for one fit: validation figures, history_, callbacks."""
+        def figures():
+            if X_val is None:
+                return {"val_loss": None, "val_score": None}
+            val_loss = float(self._net.loss(X_val, Y_val, sw_val)) + self._loss_offset(Y_val, sw_val)
+            return {"val_loss": val_loss, "val_score": float(self._score_raw(X_val, y_val, sw_val))}
+
+        def diverged(epoch, lr):
+            warnings.warn(
+                "The training loss became non-finite (diverged); training stopped and the "
+                "weights of the last finite step are kept. Lower learning_rate_init or "
+                "scale the data.", RuntimeWarning)
+
+        return Engine(self, train_epoch, learning_rate=lr, figures=figures,
+                      callbacks=list(rules) + list(self.callbacks or []), history=self.history_,
+                      on_divergence=diverged, interrupt="warn")
+
     def _fit_lbfgs(self, X, Y, sample_weight, eval_set):
         from scipy.optimize import minimize
 
@@ -374,8 +742,7 @@ class _BaseMLP(BaseEstimator):
             X_val, y_val = self._check_eval_set(eval_set)
             Y_val = as_float(self._encode_targets(y_val, incremental=True), net.dtype, "eval_set y_val")
         offset = self._loss_offset(Y, sample_weight)
-        callbacks = self._begin_callbacks()
-        start = time.perf_counter()
+        engine = self._engine(None, None, X_val, Y_val, y_val, None)  # scipy picks the steps
         # The last accepted iterate: a non-finite loss stops the fit there (see _LbfgsDiverged).
         last = {"x": net.params.astype(np.float64), "loss": math.nan, "nit": 0}
 
@@ -392,12 +759,10 @@ class _BaseMLP(BaseEstimator):
             net.params[...] = intermediate_result.x
             last.update(x=intermediate_result.x.copy(), loss=float(intermediate_result.fun),
                         nit=last["nit"] + 1)
-            val_loss, val_score = self._validate(X_val, Y_val, y_val, None)
-            self._record(float(intermediate_result.fun), val_loss, val_score, None,
-                         time.perf_counter() - start)
-            if self._notify_callbacks(callbacks, len(self.history_["loss"]) - 1):
+            if engine.end_epoch(float(intermediate_result.fun)):
                 raise StopIteration
 
+        engine.begin()
         try:
             res = minimize(fun, net.params.astype(np.float64), method="L-BFGS-B", jac=True,
                            callback=iteration_end,
@@ -407,7 +772,8 @@ class _BaseMLP(BaseEstimator):
             net.params[...] = last["x"]
             res = None
         finally:
-            self._end_callbacks(callbacks)  # after res.x: EarlyStopping may restore its best weights
+            engine.end()  # after res.x: EarlyStopping may restore its best weights
+        self._last_logs = getattr(engine, "logs", None)
         self.t_ = getattr(self, "t_", 0)
         if res is None:
             self.n_iter_, self.loss_ = last["nit"], last["loss"]
@@ -424,31 +790,6 @@ class _BaseMLP(BaseEstimator):
                 f"lbfgs failed to converge after {self.n_iter_} iteration(s) "
                 f"(status=1): {res.message}. Increase the number of iterations (max_iter) or "
                 "scale the data.", ConvergenceWarning)
-
-    def _begin_callbacks(self):
-        callbacks = list(self.callbacks or [])
-        for cb in callbacks:
-            if hasattr(cb, "on_train_begin"):
-                cb.on_train_begin(self)
-        return callbacks
-
-    def _notify_callbacks(self, callbacks, epoch):
-        stop = False
-        for cb in callbacks:
-            stop = bool(cb.on_epoch_end(self, epoch, dict(self._last_logs))) or stop
-        return stop
-
-    def _end_callbacks(self, callbacks):
-        for cb in callbacks:
-            if hasattr(cb, "on_train_end"):
-                cb.on_train_end(self)
-
-    def _validate(self, X_val, Y_val, y_val, sw_val):
-        """(val_loss, val_score) on validation data, or (None, None) without it."""
-        if X_val is None:
-            return None, None
-        val_loss = float(self._net.loss(X_val, Y_val, sw_val)) + self._loss_offset(Y_val, sw_val)
-        return val_loss, float(self._score_raw(X_val, y_val, sw_val))
 
     def _loss_offset(self, Y, sample_weight):
         return 0.0  # the regressor's poisson loss adds its constant term
@@ -492,83 +833,33 @@ class _BaseMLP(BaseEstimator):
         n = X.shape[0]
         batch = self._batch_size(n)
         net.set_seed(int(self._random_state.randint(0, 2**62, dtype=np.int64)))
-        callbacks = self._begin_callbacks()
-        start = time.perf_counter()
-        best_params = None
         offset = self._loss_offset(Y, sample_weight)
-        self.n_iter_ = 0
-        try:
-            for _ in range(self.max_iter):
-                lr_used = self._lr
-                loss = net.train_epoch(X, Y, sample_weight, batch, bool(self.shuffle), self._lr)
-                if not math.isfinite(loss):
-                    warnings.warn(
-                        "The training loss became non-finite (diverged); training stopped and the "
-                        "weights of the last finite step are kept. Lower learning_rate_init or "
-                        "scale the data.", RuntimeWarning)
-                    break
-                loss += offset
-                self.n_iter_ += 1
-                self.loss_ = float(loss)
-                self.t_ += n
-                self.loss_curve_.append(self.loss_)
-                if self.verbose:
-                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-                val_loss, val_score = self._validate(X_val, Y_val, y_val, sw_val)
-                self._record(loss, val_loss, val_score, lr_used, time.perf_counter() - start)
-                if self.early_stopping:
-                    self.validation_scores_.append(val_score)
-                    if self.verbose:
-                        print("Validation score: %f" % val_score)
-                    if val_score < self.best_validation_score_ + self.tol:
-                        self._no_improvement_count += 1
-                    else:
-                        self._no_improvement_count = 0
-                    if val_score > self.best_validation_score_:
-                        self.best_validation_score_ = val_score
-                        best_params = net.params.copy()
-                else:
-                    if self.loss_curve_[-1] > self.best_loss_ - self.tol:
-                        self._no_improvement_count += 1
-                    else:
-                        self._no_improvement_count = 0
-                    if self.loss_curve_[-1] < self.best_loss_:
-                        self.best_loss_ = self.loss_curve_[-1]
-                if self.solver == "sgd" and self.learning_rate == "invscaling":
-                    self._lr = self.learning_rate_init / (self.t_ + 1) ** self.power_t
-                stop = self._notify_callbacks(callbacks, self.n_iter_ - 1)
-                if self._no_improvement_count > self.n_iter_no_change:
-                    what = "Validation score" if self.early_stopping else "Training loss"
-                    msg = (f"{what} did not improve more than tol={self.tol:f} for "
-                           f"{self.n_iter_no_change} consecutive epochs.")
-                    if self.solver == "sgd" and self.learning_rate == "adaptive" and self._lr > 1e-6:
-                        self._lr /= 5.0
-                        self._no_improvement_count = 0
-                        if self.verbose:
-                            print(msg + " Setting learning rate to %f" % self._lr)
-                    else:
-                        if self.verbose:
-                            print(msg + " Stopping.")
-                        break
-                if stop or incremental:
-                    break
-                if self.n_iter_ == self.max_iter:
-                    warnings.warn(
-                        "Stochastic Optimizer: Maximum iterations (%d) reached and the optimization "
-                        "hasn't converged yet." % self.max_iter, ConvergenceWarning)
-        except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.")
-        finally:
-            self._end_callbacks(callbacks)
-        if self.early_stopping and best_params is not None:
-            net.params[...] = best_params
+        shuffle = bool(self.shuffle)
 
-    def _record(self, loss, val_loss, val_score, lr, elapsed):
-        logs = {"loss": float(loss), "val_loss": val_loss, "val_score": val_score,
-                "learning_rate": None if lr is None else float(lr), "time": float(elapsed)}
-        for key, value in logs.items():
-            self.history_[key].append(value)
-        self._last_logs = logs
+        def train_epoch(lr):
+            return net.train_epoch(X, Y, sample_weight, batch, shuffle, lr) + offset
+
+        invscaling = self.solver == "sgd" and self.learning_rate == "invscaling"
+
+        def invscaling_rate():
+            return self.learning_rate_init / (self.t_ + 1) ** self.power_t
+
+        rule = _ToleranceRule(n)
+        engine = self._engine(train_epoch, self._lr, X_val, Y_val, y_val, sw_val, rules=[rule])
+        rule.engine = engine
+        if invscaling:  # scikit-learn's rate after every epoch, from the samples seen so far
+            engine.schedule = lambda epoch, lr: lr if epoch == 0 else invscaling_rate()
+        self.n_iter_ = 0
+        engine.run(1 if incremental else self.max_iter)
+        self._lr = invscaling_rate() if invscaling else engine.learning_rate
+        self._last_logs = getattr(engine, "logs", None)
+        if self.early_stopping and rule.best_params is not None:
+            self._set_flat_params(rule.best_params)
+        if (not incremental and not engine.stopped and not engine.diverged
+                and self.n_iter_ == self.max_iter):
+            warnings.warn(
+                "Stochastic Optimizer: Maximum iterations (%d) reached and the optimization "
+                "hasn't converged yet." % self.max_iter, ConvergenceWarning)
 
     def _check_eval_set(self, eval_set):
         if not isinstance(eval_set, (tuple, list)) or len(eval_set) != 2:
@@ -576,7 +867,7 @@ class _BaseMLP(BaseEstimator):
         X_val, y_val = eval_set
         X_val = _validate_data(self, X_val, accept_sparse=["csr", "csc", "coo"],
                               dtype=(np.float64, np.float32), reset=False)
-        X_val = self._as_net_dtype(self._dense(X_val), "eval_set X_val")
+        X_val = self._as_net_dtype(self._densify(X_val), "eval_set X_val")
         y_val = np.asarray(y_val)
         if y_val.ndim == 0:
             raise ValueError(f"eval_set: y_val must be an array of {X_val.shape[0]} targets, "
@@ -593,7 +884,7 @@ class _BaseMLP(BaseEstimator):
         self._sync_network()
         X = _validate_data(self, X, accept_sparse=["csr", "csc", "coo"], dtype=(np.float64, np.float32),
                           reset=False)
-        return self._net.predict(self._as_net_dtype(self._dense(X)))
+        return self._net.predict(self._as_net_dtype(self._densify(X)))
 
     def _predict_raw(self, X):  # validated, dense, network dtype
         return self._net.predict(X)
@@ -604,6 +895,7 @@ class _BaseMLP(BaseEstimator):
         return tags
 
 
+@_format.register("MLPClassifier")
 class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier, a drop-in for ``sklearn.neural_network.MLPClassifier``.
 
@@ -671,9 +963,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _output_spec(self, n_outputs):
         if self._multilabel or n_outputs == 1:
             self.out_activation_ = "logistic"
-            return _core.Activation.SIGMOID, _core.Loss.BINARY_CROSS_ENTROPY, 1.0
+            return "sigmoid", "binary_cross_entropy", 1.0
         self.out_activation_ = "softmax"
-        return _core.Activation.SOFTMAX, _core.Loss.CATEGORICAL_CROSS_ENTROPY, 1.0
+        return "softmax", "categorical_cross_entropy", 1.0
 
     def _encode_targets(self, y, incremental=False, classes=None):
         if not incremental:
@@ -805,6 +1097,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return tags
 
 
+@_format.register("MLPRegressor")
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor, a drop-in for ``sklearn.neural_network.MLPRegressor``.
 
@@ -850,9 +1143,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _output_spec(self, n_outputs):
         if self.loss == "poisson":
             self.out_activation_ = "exp"
-            return _core.Activation.IDENTITY, _core.Loss.POISSON, 1.0
+            return "linear", "poisson", 1.0
         self.out_activation_ = "identity"
-        return _core.Activation.IDENTITY, _core.Loss.MSE, 0.5 / n_outputs
+        return "linear", "mse", 0.5 / n_outputs
 
     def _encode_targets(self, y, incremental=False, classes=None):
         y = np.asarray(y, dtype=np.float64)
@@ -878,8 +1171,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _link(self, out):
         if self.loss == "poisson":
-            limit = 88.0 if out.dtype == np.float32 else 709.0
-            return np.exp(np.minimum(out, limit))
+            return np.exp(np.minimum(out, EXP_LIMIT[out.dtype.name]))
         return out
 
     def fit(self, X, y, sample_weight=None, eval_set=None):

@@ -219,8 +219,10 @@ def test_early_stopping_state_resets_between_fits():
     assert b.n_iter_ == n_first
 
 
-@pytest.mark.parametrize("kwargs", [dict(monitor="accuracy"), dict(patience=-1), dict(patience=1.5),
-                                    dict(min_delta=-0.1), dict(min_delta=float("nan"))])
+@pytest.mark.parametrize("kwargs", [dict(monitor=""), dict(monitor=3), dict(monitor="time"),
+                                    dict(patience=-1), dict(patience=1.5),
+                                    dict(min_delta=-0.1), dict(min_delta=float("nan")),
+                                    dict(mode="largest")])
 def test_early_stopping_bad_arguments(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         EarlyStopping(**kwargs)
@@ -252,7 +254,7 @@ def test_progress_bar_without_tqdm(monkeypatch, capsys):
     MLPClassifier(hidden_layer_sizes=(4,), max_iter=6, random_state=0,
                   callbacks=[ProgressBar(file=out)]).fit(X, y, eval_set=(X, y))
     text = out.getvalue()
-    assert "epoch 6/6" in text and "loss=" in text and "val_score=" in text
+    assert "Epoch 6/6" in text and "loss=" in text and "val_score=" in text
     assert text.endswith("\n")
     assert capsys.readouterr().err == ""
 

@@ -1,4 +1,5 @@
-"""Save / load (mlp.io) and pickling, which share one state (mlp/_state.py).
+"""Save / load (mlp.io) and pickling, which share one state (mlp/_format.py and each class's
+_to_state / _from_state).
 
 Round trips must predict bit for bit and keep training exactly as the original would; a crafted,
 truncated or garbled file must give a ValueError, never a crash, code execution or a huge
@@ -655,12 +656,12 @@ def test_every_field_replaced_by_junk_gives_a_value_error(iris, kind):
 
 
 def test_plain_data_encoding_round_trips():
-    from mlp import _state
+    from mlp import _format
 
     value = {"a": (1, 2.5, None), "inf": float("inf"), "nan_list": [float("-inf")],
              "keys": {0: "zero", 1.5: True}, "$odd": "key", "rs": np.random.RandomState(1),
              "arr": np.array([1, 2], dtype=np.int32)}
-    decoded = _state.decode(json.loads(json.dumps(_state.encode(value), allow_nan=False)), "x")
+    decoded = _format.decode(json.loads(json.dumps(_format.encode(value), allow_nan=False)), "x")
     assert decoded["a"] == (1, 2.5, None) and decoded["inf"] == float("inf")
     assert decoded["keys"] == {0: "zero", 1.5: True} and decoded["$odd"] == "key"
     assert decoded["rs"].randint(1000) == np.random.RandomState(1).randint(1000)

@@ -1,4 +1,4 @@
-"""The slow training path: each layer's forward / backward / update in turn, batch by batch.
+"""Layer-by-layer training: each layer's forward / backward / update in turn, batch by batch.
 
 A Model takes it only when a layer is a user's own (its math lives in Python, so the C++ Network
 cannot run it). Built-in layers inside still compute through the C++ kernels, one call at a time.
@@ -19,9 +19,7 @@ from .optimizers import Optimizer
 
 def _plain_dense(layer: Layer) -> bool:
     """A Dense whose math is the built-in one (a subclass may have replaced it)."""
-    cls = type(layer)
-    return (isinstance(layer, Dense) and cls.forward is Dense.forward
-            and cls.backward is Dense.backward and cls._backward is Dense._backward)
+    return isinstance(layer, Dense) and layer._is_plain()
 
 
 def _overrides_update(layer: Layer) -> bool:
@@ -30,7 +28,7 @@ def _overrides_update(layer: Layer) -> bool:
     return type(layer).update is not Layer.update
 
 
-class PythonTrainer:
+class LayerwiseTrainer:
     """Train or evaluate a chain of layers in Python.
 
     Parameters

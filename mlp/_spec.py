@@ -1,0 +1,291 @@
+"""The one description of a network, and the one table of activations and losses.
+
+`ACTIVATIONS` and `LOSSES` hold everything the Python side knows about each: its names, whether it
+takes a parameter, how a layer before it is initialised, and its ONNX form. A new activation is
+one row here plus its C++ functor (csrc/activations.hpp) and kernel tests.
+
+`NetworkSpec` describes a network as plain values: the input width, each layer (its width, or
+None for a standalone activation, its activation and that activation's parameter), the loss and
+its scale, and the dtype. Both fronts build their `_core.Network` from one (`NetworkSpec.build`);
+the saved file, the ONNX export, the command line and `Model.summary` read it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable
+
+from . import _core
+from ._limits import count_params
+from ._validation import check_network_size
+
+_Act = _core.ActivationKind if hasattr(_core, "ActivationKind") else _core.Activation
+_Loss = _core.LossKind if hasattr(_core, "LossKind") else _core.Loss
+# The optimizers the core runs (mlp.optimizers and the estimators configure them by these).
+OPTIMIZER_KIND = _core.OptimizerKind if hasattr(_core, "OptimizerKind") else _core.Optimizer
+
+
+# ------------------------------------------------------------------------------------------------
+# Activations
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ActivationInfo:
+    """One row of the activation table.
+
+    name : the canonical spelling (the spec's), shown in summaries and saved in files.
+    aliases : the other names accepted for it.
+    kind : the core's enum value.
+    alpha : the default parameter, or None when the activation takes none (leaky_relu's slope,
+        elu's saturation value).
+    init : how a Dense layer ending in it draws its first weights: 'he' (uniform, bound
+        sqrt(6 / fan_in), zero bias) or 'glorot' (uniform, bound sqrt(glorot_factor / (fan_in
+        + fan_out)), bias within the same bound).
+    glorot_factor : 6, or 2 for the sigmoid (scikit-learn's rule; its estimators use Glorot
+        for every activation).
+    onnx : ``onnx(graph, x, alpha) -> name`` adds the activation's nodes to an ONNX graph
+        (see `mlp.onnx_export`).
+    """
+
+    name: str
+    aliases: tuple
+    kind: object
+    alpha: float | None
+    init: str
+    glorot_factor: float
+    onnx: Callable
+
+    @property
+    def takes_alpha(self) -> bool:
+        return self.alpha is not None
+
+
+def _onnx_swish(g, x, alpha):  # x * sigmoid(x): no Swish operator before opset 24
+    return g.node("Mul", [x, g.node("Sigmoid", [x])], hint="swish")
+
+
+ACTIVATIONS: tuple[ActivationInfo, ...] = (
+    ActivationInfo("linear", ("identity",), _Act.IDENTITY, None, "glorot", 6.0,
+                   lambda g, x, alpha: x),
+    ActivationInfo("relu", (), _Act.RELU, None, "he", 6.0,
+                   lambda g, x, alpha: g.node("Relu", [x])),
+    ActivationInfo("leaky_relu", (), _Act.LEAKY_RELU, 0.01, "he", 6.0,
+                   lambda g, x, alpha: g.node("LeakyRelu", [x], alpha=float(alpha))),
+    ActivationInfo("elu", (), _Act.ELU, 1.0, "he", 6.0,
+                   lambda g, x, alpha: g.node("Elu", [x], alpha=float(alpha))),
+    ActivationInfo("sigmoid", ("logistic",), _Act.SIGMOID, None, "glorot", 2.0,
+                   lambda g, x, alpha: g.node("Sigmoid", [x])),
+    ActivationInfo("tanh", (), _Act.TANH, None, "glorot", 6.0,
+                   lambda g, x, alpha: g.node("Tanh", [x])),
+    ActivationInfo("swish", ("silu",), _Act.SWISH, None, "he", 6.0, _onnx_swish),
+    ActivationInfo("softmax", (), _Act.SOFTMAX, None, "glorot", 6.0,
+                   lambda g, x, alpha: g.node("Softmax", [x], axis=-1)),
+)
+
+# Every accepted spelling, in the order error messages list them.
+_ACTIVATION_NAMES: dict[str, ActivationInfo] = {}
+for _info in ACTIVATIONS:
+    for _name in _info.aliases + (_info.name,):
+        _ACTIVATION_NAMES[_name] = _info
+_ACTIVATION_BY_KIND = {int(info.kind): info for info in ACTIVATIONS}
+
+
+def _lookup(table: dict, name, argument: str, what: str):
+    if not isinstance(name, str):
+        raise TypeError(
+            f"{argument} must be a string naming {what}, got {type(name).__name__} {name!r}"
+        )
+    try:
+        return table[name]
+    except KeyError:
+        valid = ", ".join(repr(n) for n in table)
+        raise ValueError(f"unknown {what} {name!r} for {argument}; valid names: {valid}") from None
+
+
+def activation(name, argument: str = "activation") -> ActivationInfo:
+    """The table row of an activation name or alias.
+
+    Raises
+    ------
+    TypeError
+        If `name` is not a string.
+    ValueError
+        If `name` is unknown; the message lists the valid names.
+    """
+    return _lookup(_ACTIVATION_NAMES, name, argument, "activation")
+
+
+def activation_of_kind(kind) -> ActivationInfo:
+    """The table row of a core enum value."""
+    return _ACTIVATION_BY_KIND[int(kind)]
+
+
+# ------------------------------------------------------------------------------------------------
+# Losses
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LossInfo:
+    """One row of the loss table.
+
+    name : the canonical spelling. aliases : the others accepted. kind : the core's enum value.
+    output : the output activation the core fuses the loss with (its derivative is computed from
+        the logits), or None when any output goes.
+    spec_api : whether the spec's `Loss` offers it (poisson is the regressor's only).
+    """
+
+    name: str
+    aliases: tuple
+    kind: object
+    output: str | None
+    spec_api: bool = True
+
+
+LOSSES: tuple[LossInfo, ...] = (
+    LossInfo("mse", ("mean_squared_error",), _Loss.MSE, None),
+    LossInfo("categorical_cross_entropy", ("categorical_crossentropy",),
+             _Loss.CATEGORICAL_CROSS_ENTROPY, "softmax"),
+    LossInfo("binary_cross_entropy", ("binary_crossentropy",), _Loss.BINARY_CROSS_ENTROPY,
+             "sigmoid"),
+    LossInfo("poisson", (), _Loss.POISSON, None, spec_api=False),
+)
+
+_SPEC_LOSS_NAMES: dict[str, LossInfo] = {}
+for _info in LOSSES:
+    if _info.spec_api:
+        for _name in (_info.name,) + _info.aliases:
+            _SPEC_LOSS_NAMES[_name] = _info
+_LOSS_BY_NAME = {info.name: info for info in LOSSES}
+
+
+def loss(name, argument: str = "loss_fn") -> LossInfo:
+    """The table row of a loss name or alias the spec's API offers.
+
+    Raises
+    ------
+    TypeError
+        If `name` is not a string.
+    ValueError
+        If `name` is unknown; the message lists the valid names.
+    """
+    return _lookup(_SPEC_LOSS_NAMES, name, argument, "loss")
+
+
+# ------------------------------------------------------------------------------------------------
+# The network description
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer: a Dense of `units` outputs ending in `activation`, or (units None) a standalone
+    activation. `alpha` is the activation's parameter, 0.0 for those that take none."""
+
+    units: int | None
+    activation: str
+    alpha: float = 0.0
+
+    @property
+    def info(self) -> ActivationInfo:
+        return _ACTIVATION_NAMES[self.activation]
+
+    @property
+    def is_dense(self) -> bool:
+        return self.units is not None
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A network as plain values (see the module's docstring).
+
+    n_inputs : int
+    layers : tuple of LayerSpec, input to output.
+    loss : str or None
+        A canonical name of `LOSSES` ('mse', 'categorical_cross_entropy',
+        'binary_cross_entropy', 'poisson'); None for a Model not compiled yet.
+    loss_scale : float
+        The factor the core applies to its per-sample sum over outputs: 1/O makes a mean over
+        outputs, 0.5/O is scikit-learn's half squared error, 1 a sum over classes.
+    dtype : {'float32', 'float64'}
+    """
+
+    n_inputs: int
+    layers: tuple
+    loss: str | None = None
+    loss_scale: float = 1.0
+    dtype: str = "float32"
+
+    @classmethod
+    def dense(cls, sizes, activations, alphas=None, **kwargs) -> "NetworkSpec":
+        """A chain of Dense layers with widths ``[in, h1, ..., out]``, one activation each."""
+        alphas = alphas if alphas is not None else [0.0] * len(activations)
+        layers = tuple(LayerSpec(int(units), act, float(alpha))
+                       for units, act, alpha in zip(sizes[1:], activations, alphas))
+        return cls(int(sizes[0]), layers, **kwargs)
+
+    @property
+    def sizes(self) -> list:
+        """``[n_inputs, units of each Dense layer...]``."""
+        return [self.n_inputs] + [layer.units for layer in self.layers if layer.is_dense]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.sizes[-1]
+
+    @property
+    def n_params(self) -> int:
+        return count_params(self.sizes)
+
+    def folded(self) -> "NetworkSpec | None":
+        """The same network as Dense layers only, or None when that cannot be.
+
+        A standalone activation right after a linear Dense folds into it; a standalone linear
+        activation is dropped. Anything else (an activation after a non-linear one, or before
+        the first Dense) has no one-kernel-per-layer form.
+        """
+        out = []
+        for layer in self.layers:
+            if layer.is_dense:
+                out.append(layer)
+            elif layer.activation == "linear":
+                continue
+            elif out and out[-1].activation == "linear":
+                out[-1] = replace(out[-1], activation=layer.activation, alpha=layer.alpha)
+            else:
+                return None
+        return replace(self, layers=tuple(out)) if out else None
+
+    def build(self, n_threads: int = 0, what: str = "the network"):
+        """A new ``_core.Network`` of this description (weights uninitialised).
+
+        Raises
+        ------
+        ValueError
+            If a width is out of range or training it could never fit in memory, or the spec
+            has a standalone activation (see `folded`) or no loss.
+        """
+        if any(not layer.is_dense for layer in self.layers) or self.loss is None:
+            raise ValueError(f"{what}: only Dense layers with a loss build a native network")
+        sizes = self.sizes
+        check_network_size(sizes, self.dtype, what)
+        net = _core.Network(sizes, [layer.info.kind for layer in self.layers],
+                            [float(layer.alpha) for layer in self.layers],
+                            _LOSS_BY_NAME[self.loss].kind, float(self.loss_scale), self.dtype)
+        net.set_threads(int(n_threads))
+        return net
+
+    def summary_rows(self) -> list:
+        """``(kind, units, activation, params)`` per layer, for a printed summary."""
+        rows, width = [], self.n_inputs
+        for layer in self.layers:
+            if layer.is_dense:
+                rows.append(("Dense", layer.units, layer.activation,
+                             width * layer.units + layer.units))
+                width = layer.units
+            else:
+                rows.append(("Activation", width, layer.activation, 0))
+        return rows
+
+
+def table_lines(rows, indent: str = "") -> list:
+    """Rows of strings as aligned lines: every column left-aligned but the last (a count)."""
+    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
+    last = len(widths) - 1
+    return [indent + "  ".join(cell.ljust(w) if c < last else cell.rjust(w)
+                               for c, (cell, w) in enumerate(zip(row, widths)))
+            for row in rows]
