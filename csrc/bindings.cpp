@@ -181,8 +181,6 @@ PYBIND11_MODULE(_core, m) {
       .value("SGD", mlp::OptKind::Sgd).value("ADAM", mlp::OptKind::Adam).finalize();
 
   m.def("simd_level", [] { return std::string(mlp::cpu::simd_level()); });
-  m.def("set_simd_level", [](const std::string& s) { return mlp::cpu::set_simd_level(s.c_str()); },
-        "Forces 'avx512', 'avx2' or 'baseline' kernels; False if this CPU lacks them.");
   m.def("max_threads", &mlp::max_threads);
   m.def("gemm_name", [] { return mlp::cpu::gemm_name(); },
         "The GEMM in use: mlp's packed kernel and its register tile for the chosen instruction set.");

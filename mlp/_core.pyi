@@ -38,7 +38,6 @@ class Optimizer(enum.IntEnum):
 
 def simd_level() -> str: ...
 def gemm_name() -> str: ...  # the GEMM in use, e.g. "mlp packed 8x32 (avx512)"
-def set_simd_level(name: str) -> bool: ...  # force a kernel set (tests/benchmarks)
 def openmp() -> bool: ...  # 'avx512', 'avx2' or 'baseline': the kernel set chosen at import
 def max_threads() -> int: ...  # threads a fit uses when n_threads is 0 (honours OMP/threadpoolctl limits)
 def compiler() -> str: ...

@@ -66,13 +66,12 @@ struct Kernels {
   const char* gemm_name;  // e.g. "mlp packed 8x32 (avx512)"
 };
 
-// The table chosen for this machine (AVX-512 > AVX2 > baseline), and its name.
+// The table chosen for this machine (AVX-512 > AVX2 > baseline, capped by MLP_SIMD), and its
+// name. Chosen once, at first use, and never changed: fits on other threads read it unlocked.
 template <class T>
 const Kernels<T>& kernels();
 const char* simd_level();
 const char* gemm_name();
-// Forces a table ("avx512", "avx2", "baseline"); false if the CPU lacks it. For tests/benchmarks.
-bool set_simd_level(const char* name);
 
 }  // namespace mlp::cpu
 
