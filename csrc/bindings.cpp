@@ -195,13 +195,6 @@ PYBIND11_MODULE(_core, m) {
     return std::string("unknown");
 #endif
   });
-  m.def("openmp", [] {
-#ifdef _OPENMP
-    return true;
-#else
-    return false;
-#endif
-  });
   mlp::bind_cuda(m);
 
   bind_ops<CpuOps>(m);
