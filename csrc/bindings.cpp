@@ -169,15 +169,17 @@ bool check_signals() {
 PYBIND11_MODULE(_core, m) {
   m.doc() = "mlp's native core: dense layers, losses, optimizers and the training loop";
 
-  py::native_enum<Act>(m, "Activation", "enum.IntEnum")
+  // The codes of activations, losses and optimizers. Named ...Kind so that they do not share a
+  // name with the public classes mlp.Activation, mlp.Loss and mlp.Optimizer.
+  py::native_enum<Act>(m, "ActivationKind", "enum.IntEnum")
       .value("IDENTITY", Act::Identity).value("RELU", Act::Relu).value("LEAKY_RELU", Act::LeakyRelu)
       .value("ELU", Act::Elu).value("SIGMOID", Act::Sigmoid).value("TANH", Act::Tanh)
       .value("SWISH", Act::Swish).value("SOFTMAX", Act::Softmax).finalize();
-  py::native_enum<LossKind>(m, "Loss", "enum.IntEnum")
+  py::native_enum<LossKind>(m, "LossKind", "enum.IntEnum")
       .value("MSE", LossKind::Mse).value("CATEGORICAL_CROSS_ENTROPY", LossKind::CategoricalCrossEntropy)
       .value("BINARY_CROSS_ENTROPY", LossKind::BinaryCrossEntropy).value("POISSON", LossKind::Poisson)
       .finalize();
-  py::native_enum<mlp::OptKind>(m, "Optimizer", "enum.IntEnum")
+  py::native_enum<mlp::OptKind>(m, "OptimizerKind", "enum.IntEnum")
       .value("SGD", mlp::OptKind::Sgd).value("ADAM", mlp::OptKind::Adam).finalize();
 
   m.def("simd_level", [] { return std::string(mlp::cpu::simd_level()); });
@@ -252,7 +254,7 @@ PYBIND11_MODULE(_core, m) {
         });
       })
       .def("set_optimizer", [](PyNetwork& s, int kind, double momentum, bool nesterov, double b1, double b2, double eps) {
-        if (kind != 0 && kind != 1) throw py::value_error("kind: expected Optimizer.SGD or Optimizer.ADAM");
+        if (kind != 0 && kind != 1) throw py::value_error("kind: expected OptimizerKind.SGD or OptimizerKind.ADAM");
         mlp::OptimizerConfig c;
         c.kind = mlp::OptKind(kind); c.momentum = momentum; c.nesterov = nesterov;
         c.beta1 = b1; c.beta2 = b2; c.eps = eps;
