@@ -169,20 +169,20 @@ bool check_signals() {
 PYBIND11_MODULE(_core, m) {
   m.doc() = "mlp's native core: dense layers, losses, optimizers and the training loop";
 
-  py::native_enum<Act>(m, "Activation", "enum.IntEnum")
+  // The codes of activations, losses and optimizers. Named ...Kind so that they do not share a
+  // name with the public classes mlp.Activation, mlp.Loss and mlp.Optimizer.
+  py::native_enum<Act>(m, "ActivationKind", "enum.IntEnum")
       .value("IDENTITY", Act::Identity).value("RELU", Act::Relu).value("LEAKY_RELU", Act::LeakyRelu)
       .value("ELU", Act::Elu).value("SIGMOID", Act::Sigmoid).value("TANH", Act::Tanh)
       .value("SWISH", Act::Swish).value("SOFTMAX", Act::Softmax).finalize();
-  py::native_enum<LossKind>(m, "Loss", "enum.IntEnum")
+  py::native_enum<LossKind>(m, "LossKind", "enum.IntEnum")
       .value("MSE", LossKind::Mse).value("CATEGORICAL_CROSS_ENTROPY", LossKind::CategoricalCrossEntropy)
       .value("BINARY_CROSS_ENTROPY", LossKind::BinaryCrossEntropy).value("POISSON", LossKind::Poisson)
       .finalize();
-  py::native_enum<mlp::OptKind>(m, "Optimizer", "enum.IntEnum")
+  py::native_enum<mlp::OptKind>(m, "OptimizerKind", "enum.IntEnum")
       .value("SGD", mlp::OptKind::Sgd).value("ADAM", mlp::OptKind::Adam).finalize();
 
   m.def("simd_level", [] { return std::string(mlp::cpu::simd_level()); });
-  m.def("set_simd_level", [](const std::string& s) { return mlp::cpu::set_simd_level(s.c_str()); },
-        "Forces 'avx512', 'avx2' or 'baseline' kernels; False if this CPU lacks them.");
   m.def("max_threads", &mlp::max_threads);
   m.def("gemm_name", [] { return mlp::cpu::gemm_name(); },
         "The GEMM in use: mlp's packed kernel and its register tile for the chosen instruction set.");
@@ -195,13 +195,6 @@ PYBIND11_MODULE(_core, m) {
     return std::string("msvc ") + std::to_string(_MSC_VER);
 #else
     return std::string("unknown");
-#endif
-  });
-  m.def("openmp", [] {
-#ifdef _OPENMP
-    return true;
-#else
-    return false;
 #endif
   });
   mlp::bind_cuda(m);
@@ -261,7 +254,7 @@ PYBIND11_MODULE(_core, m) {
         });
       })
       .def("set_optimizer", [](PyNetwork& s, int kind, double momentum, bool nesterov, double b1, double b2, double eps) {
-        if (kind != 0 && kind != 1) throw py::value_error("kind: expected Optimizer.SGD or Optimizer.ADAM");
+        if (kind != 0 && kind != 1) throw py::value_error("kind: expected OptimizerKind.SGD or OptimizerKind.ADAM");
         mlp::OptimizerConfig c;
         c.kind = mlp::OptKind(kind); c.momentum = momentum; c.nesterov = nesterov;
         c.beta1 = b1; c.beta2 = b2; c.eps = eps;

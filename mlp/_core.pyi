@@ -12,7 +12,9 @@ from typing import Optional
 
 import numpy as np
 
-class Activation(enum.IntEnum):
+# The codes the functions below take; named ...Kind, apart from the public classes
+# mlp.Activation, mlp.Loss and mlp.Optimizer.
+class ActivationKind(enum.IntEnum):
     IDENTITY = 0
     RELU = 1
     LEAKY_RELU = 2  # alpha: negative slope (default 0.01)
@@ -22,13 +24,13 @@ class Activation(enum.IntEnum):
     SWISH = 6  # z * sigmoid(z), a.k.a. silu
     SOFTMAX = 7  # row-wise
 
-class Loss(enum.IntEnum):
+class LossKind(enum.IntEnum):
     MSE = 0  # per sample: sum_k (a - y)^2; any output activation
     CATEGORICAL_CROSS_ENTROPY = 1  # fused with a SOFTMAX output, computed from the logits
     BINARY_CROSS_ENTROPY = 2  # fused with a SIGMOID output, computed from the logits
     POISSON = 3  # fused with an exponential link on an IDENTITY output: a = exp(z); sum_k exp(z) - y z
 
-class Optimizer(enum.IntEnum):
+class OptimizerKind(enum.IntEnum):
     SGD = 0  # plain, momentum or Nesterov (sklearn's update: v = mu v - lr g; w += v)
     ADAM = 1  # bias-corrected (Kingma & Ba), lr_t = lr sqrt(1-b2^t)/(1-b1^t)
 
@@ -36,10 +38,8 @@ class Optimizer(enum.IntEnum):
 #   L = scale * sum_n w_n * sum_k l(n, k) / sum_n w_n        (w_n = 1 when sample_weight is None)
 # so scale = 1/O gives a mean over elements (the spec's mse), scale = 0.5/O sklearn's squared_error.
 
-def simd_level() -> str: ...
+def simd_level() -> str: ...  # 'avx512', 'avx2' or 'baseline': the kernel set chosen at import
 def gemm_name() -> str: ...  # the GEMM in use, e.g. "mlp packed 8x32 (avx512)"
-def set_simd_level(name: str) -> bool: ...  # force a kernel set (tests/benchmarks)
-def openmp() -> bool: ...  # 'avx512', 'avx2' or 'baseline': the kernel set chosen at import
 def max_threads() -> int: ...  # threads a fit uses when n_threads is 0 (honours OMP/threadpoolctl limits)
 def compiler() -> str: ...
 def cuda_available() -> bool: ...  # whether this build has the CUDA kernels (MLP_CUDA)
@@ -52,25 +52,25 @@ def cuda_set_lt_epilogues(enabled: bool) -> None: ...  # cuBLASLt bias/ReLU epil
 def gemm(a: np.ndarray, b: np.ndarray, trans_a: bool = False, trans_b: bool = False) -> np.ndarray:
     """op(a) @ op(b) with op = transpose when the flag is set."""
 
-def activation_forward(z: np.ndarray, act: Activation, alpha: float) -> np.ndarray:
+def activation_forward(z: np.ndarray, act: ActivationKind, alpha: float) -> np.ndarray:
     """z: (N, O) -> a: (N, O)."""
 
-def activation_backward(z: np.ndarray, a: np.ndarray, da: np.ndarray, act: Activation, alpha: float) -> np.ndarray:
+def activation_backward(z: np.ndarray, a: np.ndarray, da: np.ndarray, act: ActivationKind, alpha: float) -> np.ndarray:
     """dL/dz from dL/da; for SOFTMAX the row-wise Jacobian-vector product a * (da - sum(da * a))."""
 
-def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, act: Activation, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, act: ActivationKind, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """x: (N, I) w: (I, O) b: (O,) -> (z, a) with z = x @ w + b, a = act(z)."""
 
 def dense_backward(x: np.ndarray, w: np.ndarray, z: np.ndarray, a: np.ndarray, g: np.ndarray,
-                   act: Activation, alpha: float, g_is_dz: bool, need_dx: bool
+                   act: ActivationKind, alpha: float, g_is_dz: bool, need_dx: bool
                    ) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
     """g = dL/da (or dL/dz when g_is_dz) of shape (N, O) -> (dw (I, O), db (O,), dx (N, I) or None)."""
 
-def loss_forward(z: np.ndarray, a: np.ndarray, y: np.ndarray, loss: Loss,
+def loss_forward(z: np.ndarray, a: np.ndarray, y: np.ndarray, loss: LossKind,
                  sample_weight: Optional[np.ndarray], scale: float) -> float:
     """z, a, y: (N, O); sample_weight: (N,) or None. Returns L (see the convention above)."""
 
-def loss_backward(z: np.ndarray, a: np.ndarray, y: np.ndarray, loss: Loss, act: Activation, alpha: float,
+def loss_backward(z: np.ndarray, a: np.ndarray, y: np.ndarray, loss: LossKind, act: ActivationKind, alpha: float,
                   sample_weight: Optional[np.ndarray], scale: float) -> np.ndarray:
     """dL/dz of the output layer (N, O): the fused formula for CCE/BCE/POISSON, and for MSE
     dL/da multiplied by the output activation's derivative (act, alpha)."""
@@ -96,8 +96,8 @@ class Network:
     sizes: list[int]
     step: int  # optimizer steps taken (Adam's t)
 
-    def __init__(self, sizes: list[int], activations: list[Activation], alphas: list[float],
-                 loss: Loss, loss_scale: float, dtype: str) -> None: ...
+    def __init__(self, sizes: list[int], activations: list[ActivationKind], alphas: list[float],
+                 loss: LossKind, loss_scale: float, dtype: str) -> None: ...
     @property
     def params(self) -> np.ndarray:
         """Writable flat view of every weight and bias (it keeps the Network alive)."""
@@ -105,7 +105,7 @@ class Network:
         """Writable view (sizes[i], sizes[i+1]) into params."""
     def bias(self, i: int) -> np.ndarray:
         """Writable view (sizes[i+1],) into params."""
-    def set_optimizer(self, kind: Optimizer, momentum: float = 0.0, nesterov: bool = False,
+    def set_optimizer(self, kind: OptimizerKind, momentum: float = 0.0, nesterov: bool = False,
                       beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
         """Chooses the update rule; resets the optimizer state."""
     def set_l2(self, alpha: float, per_sample: bool) -> None:

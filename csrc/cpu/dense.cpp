@@ -50,7 +50,7 @@ void dense_backward(T* dw, T* db, T* dx, const T* dz, const T* x, const T* w, id
   h.c = dx; h.ldc = in;
   if (prev_act != Act::Identity && prev_act != Act::Softmax && prev_a) {
     h.epi = Epi::Deriv; h.act = prev_act; h.alpha = prev_alpha;
-    h.dz = prev_z ? prev_z : prev_a; h.da = prev_a; h.ld_d = in;
+    h.deriv_z = prev_z ? prev_z : prev_a; h.deriv_a = prev_a; h.ld_deriv = in;
   }
   k.gemm(h);
 }

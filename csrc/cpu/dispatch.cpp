@@ -45,8 +45,8 @@ bool load(Tables& t, const char* name) {
   return true;
 }
 
-Tables& tables() {
-  static Tables t = [] {
+const Tables& tables() {
+  static const Tables t = [] {
     Tables out;
     const char* env = std::getenv("MLP_SIMD");
     const std::string cap = env ? env : "avx512";
@@ -67,7 +67,5 @@ const Kernels<double>& kernels<double>() { return tables().d; }
 
 const char* simd_level() { return tables().level; }
 const char* gemm_name() { return tables().f.gemm_name; }
-
-bool set_simd_level(const char* name) { return load(tables(), name); }
 
 }  // namespace mlp::cpu

@@ -173,8 +173,8 @@ void store_tile(const GemmArgs<T>& g, const T* __restrict tile, idx i0, idx j0, 
         for (idx j = 0; j < nr; ++j) crow[j] = act_forward<A>(acc[j], alpha);
       }
     } else {  // Deriv
-      const T* __restrict zrow = g.dz + (i0 + i) * g.ld_d + j0;
-      const T* __restrict arow = g.da + (i0 + i) * g.ld_d + j0;
+      const T* __restrict zrow = g.deriv_z + (i0 + i) * g.ld_deriv + j0;
+      const T* __restrict arow = g.deriv_a + (i0 + i) * g.ld_deriv + j0;
       const T alpha = g.alpha;
       for (idx j = 0; j < nr; ++j) {
         const T acc = (beta == T(0) ? T(0) : beta * crow[j]) + t[j];

@@ -8,7 +8,7 @@ namespace mlp::cpu {
 enum class Epi : int {
   None = 0,     // C = beta C + acc
   BiasAct = 1,  // z = acc + bias[j]; a_out ? (C = z, a_out = act(z)) : (C = act(z))
-  Deriv = 2,    // C = acc * act'(z, a): the backward pass's dA -> dZ, fused into the write-out
+  Deriv = 2,    // C = acc * act'(deriv_z, deriv_a): the backward pass's dA -> dZ, fused into the write-out
 };
 
 // C (m x n) = beta * C + op(A) (m x k) op(B) (k x n), then the epilogue. All row-major.
@@ -29,7 +29,8 @@ struct GemmArgs {
   Act act = Act::Identity; T alpha = T(0);
   const T* bias = nullptr;              // BiasAct: (n,)
   T* a_out = nullptr; idx ld_aout = 0;  // BiasAct: optional second output
-  const T* dz = nullptr; const T* da = nullptr; idx ld_d = 0;  // Deriv: z and a of the layer
+  // Deriv: the layer's z and a (values, not gradients), where act' is evaluated; ld_deriv for both.
+  const T* deriv_z = nullptr; const T* deriv_a = nullptr; idx ld_deriv = 0;
 };
 
 template <class T>
@@ -65,13 +66,12 @@ struct Kernels {
   const char* gemm_name;  // e.g. "mlp packed 8x32 (avx512)"
 };
 
-// The table chosen for this machine (AVX-512 > AVX2 > baseline), and its name.
+// The table chosen for this machine (AVX-512 > AVX2 > baseline, capped by MLP_SIMD), and its
+// name. Chosen once, at first use, and never changed: fits on other threads read it unlocked.
 template <class T>
 const Kernels<T>& kernels();
 const char* simd_level();
 const char* gemm_name();
-// Forces a table ("avx512", "avx2", "baseline"); false if the CPU lacks it. For tests/benchmarks.
-bool set_simd_level(const char* name);
 
 }  // namespace mlp::cpu
 

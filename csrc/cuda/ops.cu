@@ -9,7 +9,8 @@ namespace mlp::cuda::ops {
 
 namespace {
 
-// A device copy of a host array (or uninitialized room for a result).
+// A device copy of a host array (or uninitialized room for a result). Named d_<host name>: a d_
+// prefix here means "on the device"; a gradient keeps its d (d_dz is the device copy of dz).
 template <class T>
 struct Dev {
   Buffer<T> buf;
@@ -38,9 +39,9 @@ template <class T>
 void gemm(T* c_out, const T* a, const T* b, idx m, idx n, idx k, bool ta, bool tb) {
   Context& c = context();
   DeviceGuard g(c.device);
-  Dev<T> da(c, a, m * k), db(c, b, k * n), dc(c, nullptr, m * n);
-  cuda::gemm<T>(c, dc.get(), da.get(), db.get(), m, n, k, ta, ta ? m : k, tb, tb ? k : n, n, T(0));
-  dc.to_host(c, c_out, m * n);
+  Dev<T> d_a(c, a, m * k), d_b(c, b, k * n), d_c(c, nullptr, m * n);
+  cuda::gemm<T>(c, d_c.get(), d_a.get(), d_b.get(), m, n, k, ta, ta ? m : k, tb, tb ? k : n, n, T(0));
+  d_c.to_host(c, c_out, m * n);
   c.sync();
 }
 
@@ -48,9 +49,9 @@ template <class T>
 void activation_forward(T* a, const T* z, idx rows, idx cols, Act act, T alpha) {
   Context& c = context();
   DeviceGuard g(c.device);
-  Dev<T> dz(c, z, rows * cols), da(c, nullptr, rows * cols);
-  cuda::activation_forward<T>(c, da.get(), dz.get(), rows, cols, act, alpha);
-  da.to_host(c, a, rows * cols);
+  Dev<T> d_z(c, z, rows * cols), d_a(c, nullptr, rows * cols);
+  cuda::activation_forward<T>(c, d_a.get(), d_z.get(), rows, cols, act, alpha);
+  d_a.to_host(c, a, rows * cols);
   c.sync();
 }
 
@@ -69,11 +70,12 @@ template <class T>
 void dense_forward(T* z, T* a, const T* x, const T* w, const T* b, idx n, idx in, idx out, Act act, T alpha) {
   Context& c = context();
   DeviceGuard g(c.device);
-  Dev<T> dx(c, x, n * in), dw(c, w, in * out), db(c, b, out), dz(c, nullptr, n * out), da(c, nullptr, n * out);
-  cuda::dense_forward<T>(c, z ? dz.get() : nullptr, a ? da.get() : nullptr, dx.get(), dw.get(), db.get(), n, in,
-                         out, act, alpha);
-  dz.to_host(c, z, n * out);
-  da.to_host(c, a, n * out);
+  Dev<T> d_x(c, x, n * in), d_w(c, w, in * out), d_b(c, b, out), d_z(c, nullptr, n * out),
+      d_a(c, nullptr, n * out);
+  cuda::dense_forward<T>(c, z ? d_z.get() : nullptr, a ? d_a.get() : nullptr, d_x.get(), d_w.get(), d_b.get(), n,
+                         in, out, act, alpha);
+  d_z.to_host(c, z, n * out);
+  d_a.to_host(c, a, n * out);
   c.sync();
 }
 
