@@ -18,10 +18,10 @@ from . import _core
 from ._limits import count_params
 from ._validation import check_network_size
 
-_Act = _core.ActivationKind if hasattr(_core, "ActivationKind") else _core.Activation
-_Loss = _core.LossKind if hasattr(_core, "LossKind") else _core.Loss
+_Act = _core.ActivationKind
+_Loss = _core.LossKind
 # The optimizers the core runs (mlp.optimizers and the estimators configure them by these).
-OPTIMIZER_KIND = _core.OptimizerKind if hasattr(_core, "OptimizerKind") else _core.Optimizer
+OPTIMIZER_KIND = _core.OptimizerKind
 
 
 # ------------------------------------------------------------------------------------------------

@@ -18,8 +18,8 @@ def make_network():
     from mlp import _core
 
     def make(spec, dtype="float64", params=None, seed=0):
-        net = _core.Network(spec.sizes, [_core.Activation(a) for a in spec.activations],
-                            spec.alphas, _core.Loss(spec.loss), spec.scale, dtype)
+        net = _core.Network(spec.sizes, [_core.ActivationKind(a) for a in spec.activations],
+                            spec.alphas, _core.LossKind(spec.loss), spec.scale, dtype)
         net.set_l2(spec.l2, spec.per_sample)
         if params is None:
             r = np.random.default_rng(seed)

@@ -2,7 +2,7 @@
 forward, loss, gradient and training epoch. Slow and plain on purpose: the tests compare the
 C++ kernels against these.
 
-Enum values are plain ints equal to ``mlp._core.Activation`` / ``Loss`` so that this file needs
+Enum values are plain ints equal to ``mlp._core.ActivationKind`` / ``LossKind`` so that this file needs
 nothing but NumPy. The loss convention (mlp/_core.pyi):
 
     L = scale * sum_n w_n * sum_k l(n, k) / sum_n w_n        (w_n = 1 without sample weights)

@@ -165,8 +165,8 @@ def test_a_users_own_layer_runs_on_the_cpu_only(machine):
 
 @pytest.mark.skipif(BUILT, reason="this build has CUDA")
 def test_core_network_to_device_without_cuda_build():
-    net = _core.Network([2, 3, 1], [_core.Activation.RELU, _core.Activation.IDENTITY], [0.0, 0.0],
-                        _core.Loss.MSE, 1.0, "float32")
+    net = _core.Network([2, 3, 1], [_core.ActivationKind.RELU, _core.ActivationKind.IDENTITY], [0.0, 0.0],
+                        _core.LossKind.MSE, 1.0, "float32")
     assert net.device == "cpu"
     net.to_device(-1)
     net.release_data()

@@ -26,7 +26,7 @@ import reference as ref
 from mlp import ELU, Activation, Dense, LeakyReLU, Loss, Model, _core
 from mlp.sklearn import MLPClassifier, MLPRegressor
 
-A = _core.Activation
+A = _core.ActivationKind
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -723,7 +723,7 @@ def test_core_network_calls(sizes, hidden, out, dtype, data):
     net = _core.Network(sizes, acts, [0.1] * len(acts), out[1], 1.0, dtype)
     rng = np.random.default_rng(data.draw(st.integers(0, 99)))
     net.params[...] = rng.uniform(-0.5, 0.5, net.n_params)
-    net.set_optimizer(data.draw(st.sampled_from([_core.Optimizer.SGD, _core.Optimizer.ADAM])))
+    net.set_optimizer(data.draw(st.sampled_from([_core.OptimizerKind.SGD, _core.OptimizerKind.ADAM])))
     threads = data.draw(st.sampled_from([0, 1, 2, 3, 64, -1]))
     assert succeeds(net.set_threads, threads) == (threads >= 0)
     spec = ref.NetSpec(sizes, [int(a) for a in acts], [0.1] * len(acts), out[1], 1.0)

@@ -9,9 +9,9 @@ import pytest
 import reference as ref
 from mlp import _core
 
-A = _core.Activation
-L = _core.Loss
-O = _core.Optimizer
+A = _core.ActivationKind
+L = _core.LossKind
+O = _core.OptimizerKind
 
 ACTS = list(A.__members__.values())  # pybind11 enums are not iterable
 HIDDEN = [a for a in ACTS if a != A.SOFTMAX]

@@ -44,11 +44,11 @@ def test_keyboard_interrupt_stops_native_fit_quickly_and_model_stays_usable():
 
 
 def test_keyboard_interrupt_in_network_train_epoch_keeps_finished_batches():
-    net = _core.Network([8, 16, 1], [_core.Activation.TANH, _core.Activation.IDENTITY], [0.0, 0.0],
-                        _core.Loss.MSE, 1.0, "float64")
+    net = _core.Network([8, 16, 1], [_core.ActivationKind.TANH, _core.ActivationKind.IDENTITY], [0.0, 0.0],
+                        _core.LossKind.MSE, 1.0, "float64")
     rng = np.random.default_rng(1)
     net.params[...] = rng.standard_normal(net.n_params) * 0.3
-    net.set_optimizer(_core.Optimizer.SGD)
+    net.set_optimizer(_core.OptimizerKind.SGD)
     x = rng.standard_normal((200000, 8))
     y = rng.standard_normal((200000, 1))
     before = net.params.copy()

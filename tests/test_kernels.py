@@ -13,8 +13,8 @@ import pytest
 import reference as ref
 from mlp import _core
 
-A = _core.Activation
-L = _core.Loss
+A = _core.ActivationKind
+L = _core.LossKind
 
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: (1e-4, 1e-5), np.float64: (1e-10, 1e-12)}  # (rtol, atol relative to scale)

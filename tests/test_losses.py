@@ -97,9 +97,9 @@ def test_shapes():
 
 
 @pytest.mark.parametrize("name, act", [
-    ("mse", _core.Activation.TANH),
-    ("categorical_cross_entropy", _core.Activation.SOFTMAX),
-    ("binary_cross_entropy", _core.Activation.SIGMOID),
+    ("mse", _core.ActivationKind.TANH),
+    ("categorical_cross_entropy", _core.ActivationKind.SOFTMAX),
+    ("binary_cross_entropy", _core.ActivationKind.SIGMOID),
 ])
 def test_numpy_loss_matches_the_core_convention(name, act):
     # The numpy Loss and the core's loss_forward(scale=Loss.scale) must agree, so the two

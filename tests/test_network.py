@@ -12,9 +12,9 @@ import pytest
 import reference as ref
 from mlp import _core
 
-A = _core.Activation
-L = _core.Loss
-O = _core.Optimizer
+A = _core.ActivationKind
+L = _core.LossKind
+O = _core.OptimizerKind
 
 ACTS = list(A.__members__.values())  # pybind11 enums are not iterable
 DTYPES = ["float32", "float64"]
@@ -472,7 +472,7 @@ def test_weights_bit_identical_across_thread_counts():
     for threads in (1, 2, 0, 3):
         net = _core.Network([12, 40, 24, 3], [A.TANH, A.RELU, A.IDENTITY], [0.0] * 3, L.MSE, 0.5, "float32")
         net.params[...] = np.random.default_rng(0).standard_normal(net.n_params).astype(np.float32) * 0.2
-        net.set_optimizer(_core.Optimizer.ADAM)
+        net.set_optimizer(_core.OptimizerKind.ADAM)
         net.set_l2(1e-3, True)
         net.set_seed(11)
         net.set_threads(threads)

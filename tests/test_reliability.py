@@ -32,7 +32,7 @@ import reference as ref
 from mlp import Dense, Layer, Loss, Model, _core
 from mlp.sklearn import MLPClassifier, MLPRegressor
 
-A = _core.Activation
+A = _core.ActivationKind
 ALL_ACTS = list(A.__members__.values())
 HIDDEN = ["identity", "relu", "leaky_relu", "elu", "logistic", "tanh", "swish"]
 
@@ -97,9 +97,9 @@ def test_model_divergence_raises_a_clear_error_and_keeps_finite_weights(data, pa
 
 
 def test_network_refuses_the_diverging_step_and_keeps_the_previous_weights():
-    net = _core.Network([3, 4, 1], [A.TANH, A.IDENTITY], [0.0, 0.0], _core.Loss.MSE, 1.0, "float32")
+    net = _core.Network([3, 4, 1], [A.TANH, A.IDENTITY], [0.0, 0.0], _core.LossKind.MSE, 1.0, "float32")
     net.params[...] = np.random.default_rng(0).uniform(-1, 1, net.n_params)
-    net.set_optimizer(_core.Optimizer.SGD)
+    net.set_optimizer(_core.OptimizerKind.SGD)
     x = np.ones((8, 3), np.float32)
     y = np.full((8, 1), 1e18, np.float32)  # the first loss is finite, the step overflows
     before = net.params.copy()
@@ -177,9 +177,9 @@ def test_extreme_inputs_stay_finite_through_every_activation(act, dtype):
         np.testing.assert_allclose(a[sane], want[sane], rtol=1e-5, atol=1e-30)
 
 
-LOSS_CASES = [(_core.Loss.MSE, act) for act in ALL_ACTS if act != A.SOFTMAX] + [
-    (_core.Loss.CATEGORICAL_CROSS_ENTROPY, A.SOFTMAX), (_core.Loss.BINARY_CROSS_ENTROPY, A.SIGMOID),
-    (_core.Loss.POISSON, A.IDENTITY)]
+LOSS_CASES = [(_core.LossKind.MSE, act) for act in ALL_ACTS if act != A.SOFTMAX] + [
+    (_core.LossKind.CATEGORICAL_CROSS_ENTROPY, A.SOFTMAX), (_core.LossKind.BINARY_CROSS_ENTROPY, A.SIGMOID),
+    (_core.LossKind.POISSON, A.IDENTITY)]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -188,9 +188,9 @@ def test_extreme_logits_stay_finite_through_every_loss(loss, act, dtype):
     logits = np.array([[1e30, -1e30, 0.0], [-1e30, 1e30, 1e-40], [5e-39, 0.0, -1e30]], dtype=dtype)
     alpha = {A.LEAKY_RELU: 0.01, A.ELU: 1.0}.get(act, 0.0)
     a = _core.activation_forward(logits, act, alpha)
-    targets = {_core.Loss.CATEGORICAL_CROSS_ENTROPY: np.eye(3)[[1, 0, 2]],
-               _core.Loss.BINARY_CROSS_ENTROPY: np.array([[0, 1, 1], [1, 0, 0], [1, 1, 0]]),
-               _core.Loss.POISSON: np.array([[0, 3, 1], [2, 0, 5], [1, 1, 0]])}
+    targets = {_core.LossKind.CATEGORICAL_CROSS_ENTROPY: np.eye(3)[[1, 0, 2]],
+               _core.LossKind.BINARY_CROSS_ENTROPY: np.array([[0, 1, 1], [1, 0, 0], [1, 1, 0]]),
+               _core.LossKind.POISSON: np.array([[0, 3, 1], [2, 0, 5], [1, 1, 0]])}
     y = targets.get(loss, np.array([[1e30, 0, -1], [0, 1e30, 1], [2, 0, -1e30]])).astype(dtype)
     for sw in (None, np.array([1.0, 1e-30, 3.0], dtype=dtype)):
         value = _core.loss_forward(logits, a, y, loss, sw, 1.0)
@@ -298,9 +298,9 @@ def test_a_native_fit_releases_the_gil():
     # With a huge switch interval a thread that holds the GIL is never made to hand it over, so
     # the main thread can only run while the other thread is inside the C++ epoch if that epoch
     # released the GIL. No timing is asserted: the epoch is only long compared with waking up.
-    net = _core.Network([32, 64, 1], [A.TANH, A.IDENTITY], [0.0, 0.0], _core.Loss.MSE, 1.0, "float64")
+    net = _core.Network([32, 64, 1], [A.TANH, A.IDENTITY], [0.0, 0.0], _core.LossKind.MSE, 1.0, "float64")
     net.params[...] = np.random.default_rng(0).uniform(-0.2, 0.2, net.n_params)
-    net.set_optimizer(_core.Optimizer.SGD)
+    net.set_optimizer(_core.OptimizerKind.SGD)
     net.set_threads(1)
     rng = np.random.default_rng(1)
     x, y = rng.standard_normal((40000, 32)), rng.standard_normal((40000, 1))
@@ -435,7 +435,7 @@ def test_refused_calls_free_what_they_allocated(data):
     big = np.random.default_rng(0).standard_normal((4000, 4))  # 128 KB: a leak would show
     nan = big.copy()
     nan[-1, -1] = np.nan
-    net = _core.Network([4, 8, 1], [A.RELU, A.IDENTITY], [0.0, 0.0], _core.Loss.MSE, 1.0, "float64")
+    net = _core.Network([4, 8, 1], [A.RELU, A.IDENTITY], [0.0, 0.0], _core.LossKind.MSE, 1.0, "float64")
     calls = [
         lambda: model.fit(nan, big[:, 0], 1, 0.1),
         lambda: model.predict(big[:, :3]),
@@ -496,9 +496,9 @@ def test_a_larger_earlier_call_does_not_change_training():
     xb, yb = rng.standard_normal((8192, 64)).astype(np.float32), rng.standard_normal((8192, 64)).astype(np.float32)
 
     def train(threads, big_call_first):
-        net = _core.Network([64, 256, 64], [A.TANH, A.IDENTITY], [0.0, 0.0], _core.Loss.MSE, 1.0, "float32")
+        net = _core.Network([64, 256, 64], [A.TANH, A.IDENTITY], [0.0, 0.0], _core.LossKind.MSE, 1.0, "float32")
         net.params[...] = np.random.default_rng(1).standard_normal(net.n_params) * 0.1
-        net.set_optimizer(_core.Optimizer.SGD)
+        net.set_optimizer(_core.OptimizerKind.SGD)
         net.set_threads(threads)
         if big_call_first:
             net.loss(xb, yb, None)

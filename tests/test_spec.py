@@ -5,7 +5,7 @@ import pytest
 from mlp import _core, _spec
 from mlp._spec import LayerSpec, NetworkSpec
 
-_CORE_ACTIVATION = _core.ActivationKind if hasattr(_core, "ActivationKind") else _core.Activation
+_CORE_ACTIVATION = _core.ActivationKind
 
 
 @pytest.mark.parametrize("alias, name", [

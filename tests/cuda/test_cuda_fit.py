@@ -164,14 +164,14 @@ def core_pair(sizes, acts, loss, scale, dtype="float32", seed=0):
     nets = []
     r = np.random.default_rng(seed)
     for device in (-1, 0):
-        net = _core.Network(sizes, acts, [0.01 if a == _core.Activation.LEAKY_RELU else 0.0 for a in acts],
+        net = _core.Network(sizes, acts, [0.01 if a == _core.ActivationKind.LEAKY_RELU else 0.0 for a in acts],
                             loss, scale, dtype)
         nets.append(net)
     params = r.standard_normal(nets[0].n_params) * 0.3
     for net, device in zip(nets, (-1, 0)):
         net.params[...] = params
         net.set_l2(1e-3, True)
-        net.set_optimizer(_core.Optimizer.ADAM)
+        net.set_optimizer(_core.OptimizerKind.ADAM)
         net.set_seed(11)
         net.to_device(device)
     return nets
@@ -179,8 +179,8 @@ def core_pair(sizes, acts, loss, scale, dtype="float32", seed=0):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_core_train_epoch_with_sample_weights_and_l2(dtype):
-    A = _core.Activation
-    cpu, gpu = core_pair([7, 33, 3], [A.TANH, A.SOFTMAX], _core.Loss.CATEGORICAL_CROSS_ENTROPY, 1.0, dtype)
+    A = _core.ActivationKind
+    cpu, gpu = core_pair([7, 33, 3], [A.TANH, A.SOFTMAX], _core.LossKind.CATEGORICAL_CROSS_ENTROPY, 1.0, dtype)
     assert gpu.device == "cuda:0"
     r = np.random.default_rng(1)
     x = r.standard_normal((1001, 7)).astype(dtype)
@@ -199,8 +199,8 @@ def test_core_train_epoch_with_sample_weights_and_l2(dtype):
 
 
 def test_core_loss_and_grad_over_several_chunks_and_predict():
-    A = _core.Activation
-    cpu, gpu = core_pair([5, 8, 2], [A.RELU, A.IDENTITY], _core.Loss.MSE, 0.25, "float64")
+    A = _core.ActivationKind
+    cpu, gpu = core_pair([5, 8, 2], [A.RELU, A.IDENTITY], _core.LossKind.MSE, 0.25, "float64")
     r = np.random.default_rng(2)
     n = 150_000  # more rows than one device chunk holds
     x = r.standard_normal((n, 5))

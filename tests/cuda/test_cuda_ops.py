@@ -11,8 +11,8 @@ import pytest
 
 from mlp import _core
 
-A = _core.Activation
-L = _core.Loss
+A = _core.ActivationKind
+L = _core.LossKind
 cuda = _core.cuda_ops
 
 DTYPES = ["float32", "float64"]
