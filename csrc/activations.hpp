@@ -19,12 +19,20 @@ MLP_HOST_DEVICE inline To bits_as(From v) {
   return out;
 }
 
+// exp's argument is clamped to [kExpMin*, kExpMax*]: its result then stays finite and normal.
+// These are the only spellings of the bounds; mlp/_limits.py reads the upper ones through _core
+// (EXP_LIMIT_FLOAT32 / EXP_LIMIT_FLOAT64), for the poisson link and the ONNX export.
+constexpr float kExpMinF = -87.3f;
+constexpr float kExpMaxF = 88.3f;
+constexpr double kExpMin = -708.0;
+constexpr double kExpMax = 709.0;
+
 // exp(x) for x clamped to the finite range. The float version is branch-free arithmetic (range
 // reduction x = n ln2 + r, a degree-7 polynomial for e^r, 2^n built from the exponent bits) so
 // that compilers vectorize loops calling it; its relative error is a few float ulps.
 MLP_HOST_DEVICE inline float exp_clamped(float x) {
-  x = x < -87.3f ? -87.3f : x;
-  x = x > 88.3f ? 88.3f : x;
+  x = x < kExpMinF ? kExpMinF : x;
+  x = x > kExpMaxF ? kExpMaxF : x;
   const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
   const float t = x * 1.44269504088896341f + magic;
   const float n = t - magic;
@@ -43,8 +51,8 @@ MLP_HOST_DEVICE inline float exp_clamped(float x) {
   return p * bits_as<float>((ni + 127u) << 23);
 }
 MLP_HOST_DEVICE inline double exp_clamped(double x) {
-  x = x < -708.0 ? -708.0 : x;
-  x = x > 709.0 ? 709.0 : x;
+  x = x < kExpMin ? kExpMin : x;
+  x = x > kExpMax ? kExpMax : x;
   return std::exp(x);
 }
 
@@ -63,7 +71,7 @@ MLP_HOST_DEVICE inline float expm1_clamped(float x) {
   const float ax = x < 0 ? -x : x;
   return ax < 0.35f ? p : e;
 }
-MLP_HOST_DEVICE inline double expm1_clamped(double x) { return std::expm1(x > 709.0 ? 709.0 : x); }
+MLP_HOST_DEVICE inline double expm1_clamped(double x) { return std::expm1(x > kExpMax ? kExpMax : x); }
 
 MLP_HOST_DEVICE inline float tanh_fast(float x) {
   const float ax = x < 0 ? -x : x;

@@ -21,6 +21,7 @@
 #include "cpu/dense.hpp"
 #include "cpu/kernels.hpp"
 #include "cuda/api.hpp"
+#include "activations.hpp"
 #include "network.hpp"
 #include "py_arrays.hpp"
 
@@ -183,6 +184,9 @@ PYBIND11_MODULE(_core, m) {
       .value("SGD", mlp::OptKind::Sgd).value("ADAM", mlp::OptKind::Adam).finalize();
 
   m.def("simd_level", [] { return std::string(mlp::cpu::simd_level()); });
+  // The exp clamp of activations.hpp, for the Python side's own exp (poisson link, ONNX).
+  m.attr("EXP_LIMIT_FLOAT32") = double(mlp::kExpMaxF);
+  m.attr("EXP_LIMIT_FLOAT64") = mlp::kExpMax;
   m.def("max_threads", &mlp::max_threads);
   m.def("gemm_name", [] { return mlp::cpu::gemm_name(); },
         "The GEMM in use: mlp's packed kernel and its register tile for the chosen instruction set.");

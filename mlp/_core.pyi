@@ -38,6 +38,9 @@ class OptimizerKind(enum.IntEnum):
 #   L = scale * sum_n w_n * sum_k l(n, k) / sum_n w_n        (w_n = 1 when sample_weight is None)
 # so scale = 1/O gives a mean over elements (the spec's mse), scale = 0.5/O sklearn's squared_error.
 
+EXP_LIMIT_FLOAT32: float  # exp() arguments are clamped to this (csrc/activations.hpp)
+EXP_LIMIT_FLOAT64: float
+
 def simd_level() -> str: ...  # 'avx512', 'avx2' or 'baseline': the kernel set chosen at import
 def gemm_name() -> str: ...  # the GEMM in use, e.g. "mlp packed 8x32 (avx512)"
 def max_threads() -> int: ...  # threads a fit uses when n_threads is 0 (honours OMP/threadpoolctl limits)

@@ -83,9 +83,14 @@ class Engine:
         self._start = None
 
     # -- the pieces, for a driver of its own (L-BFGS) -------------------------------------------
-    def begin(self) -> None:
-        """Start the clock and call every ``on_train_begin``."""
+    def begin(self, max_epochs: int | None = None) -> None:
+        """Start the clock, tell the callbacks the planned epochs (``set_params({'epochs': n})``,
+        as Keras does, where a callback has that method) and call every ``on_train_begin``."""
         self._start = time.perf_counter()
+        for cb in self.callbacks:
+            set_params = getattr(cb, "set_params", None)
+            if set_params is not None and max_epochs is not None:
+                set_params({"epochs": int(max_epochs)})
         for cb in self.callbacks:
             begin = getattr(cb, "on_train_begin", None)
             if begin is not None:
@@ -122,7 +127,7 @@ class Engine:
         ``self.stopped`` say why the loop ended early.
         """
         loss = math.nan
-        self.begin()
+        self.begin(max_epochs)
         try:
             while self.epoch < max_epochs:
                 if self.schedule is not None:

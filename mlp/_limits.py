@@ -9,6 +9,8 @@ import os
 
 import numpy as np
 
+from . import _core
+
 # Seeds are unsigned 64-bit integers in the core: [0, 2**64).
 SEED_LIMIT = 2**64
 
@@ -20,8 +22,8 @@ MAX_WIDTH = 2**31
 MAX_LAYERS = 4096
 
 # exp() of a value above this overflows: the poisson link and the ONNX export clamp there, as the
-# core's exp_clamped does (csrc/activations.hpp).
-EXP_LIMIT = {"float32": 88.0, "float64": 709.0}
+# core's exp_clamped does (the bounds are spelled once, in csrc/activations.hpp).
+EXP_LIMIT = {"float32": _core.EXP_LIMIT_FLOAT32, "float64": _core.EXP_LIMIT_FLOAT64}
 
 # Training holds the parameters about this many times over: the weights, their gradient and
 # Adam's two moment buffers.

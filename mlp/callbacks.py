@@ -139,7 +139,8 @@ class ProgressBar(Callback):
     Parameters
     ----------
     total : int or None, default=None
-        Expected epochs; defaults to the estimator's ``max_iter`` (a Model passes its epochs).
+        Expected epochs; by default the fit's own (an estimator's ``max_iter``, a Model's
+        ``epochs``).
     file : file-like, default=sys.stderr
     min_seconds : float, default=0.0
         Draw only once the epochs done so far predict a fit longer than this (and `settle`
@@ -156,9 +157,14 @@ class ProgressBar(Callback):
         self.file = file
         self.min_seconds = min_seconds
         self.settle = settle
+        self._planned = None
+
+    def set_params(self, params):
+        """The engine tells the epochs it plans before the fit (``{'epochs': n}``)."""
+        self._planned = params.get("epochs")
 
     def on_train_begin(self, estimator):
-        total = self.total if self.total is not None else getattr(estimator, "max_iter", None)
+        total = self.total if self.total is not None else self._planned
         out = self.file if self.file is not None else sys.stderr
         tqdm = None
         if not self.min_seconds:

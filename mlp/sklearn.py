@@ -762,7 +762,7 @@ class _BaseMLP(BaseEstimator):
             if engine.end_epoch(float(intermediate_result.fun)):
                 raise StopIteration
 
-        engine.begin()
+        engine.begin(self.max_iter)
         try:
             res = minimize(fun, net.params.astype(np.float64), method="L-BFGS-B", jac=True,
                            callback=iteration_end,

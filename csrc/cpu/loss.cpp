@@ -49,7 +49,7 @@ double loss_forward(const T* z, const T* a, const T* y, const T* w, idx rows, id
         break;
       case LossKind::Poisson:
         for (idx j = 0; j < cols; ++j) {
-          const double zj = std::min<double>(zr[j], 709.0);
+          const double zj = std::min<double>(zr[j], kExpMax);
           row += std::exp(zj) - double(yr[j]) * double(zr[j]);
         }
         break;

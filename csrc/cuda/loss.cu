@@ -71,7 +71,7 @@ __global__ void loss_kernel(double* partials, T* dz, const T* z, const T* a, con
       case LossKind::Poisson:
         for (idx j = lane; j < cols; j += 32) {
           const double zj = double(zr[j]);
-          row += exp(fmin(zj, 709.0)) - double(yr[j]) * zj;
+          row += exp(fmin(zj, kExpMax)) - double(yr[j]) * zj;
           if (dr) dr[j] = c * (exp_clamped(zr[j]) - yr[j]);
         }
         break;
