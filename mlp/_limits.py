@@ -14,6 +14,13 @@ from . import _core
 # Seeds are unsigned 64-bit integers in the core: [0, 2**64).
 SEED_LIMIT = 2**64
 
+# A seed mlp draws itself (for the shuffling, from np.random or the estimator's random_state):
+# [0, 2**62), which numpy's int64 draws reach on every platform.
+DRAWN_SEED_LIMIT = 2**62
+
+# An optimizer's step count, as a file may record it.
+MAX_STEP = 2**62
+
 # The widest layer the core accepts: widths are in [1, 2**31] (csrc/network.cpp checks the same).
 MAX_WIDTH = 2**31
 

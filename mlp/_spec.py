@@ -156,15 +156,7 @@ _LOSS_BY_NAME = {info.name: info for info in LOSSES}
 
 
 def loss(name, argument: str = "loss_fn") -> LossInfo:
-    """The table row of a loss name or alias the spec's API offers.
-
-    Raises
-    ------
-    TypeError
-        If `name` is not a string.
-    ValueError
-        If `name` is unknown; the message lists the valid names.
-    """
+    """The table row of a loss name or alias the spec's API offers (errors as `activation`)."""
     return _lookup(_SPEC_LOSS_NAMES, name, argument, "loss")
 
 

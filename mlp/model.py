@@ -3,7 +3,7 @@
 A model whose layers are all built-in is handed to one ``mlp._core.Network``, which runs whole
 epochs in C++; the Dense layers' ``weights`` and ``bias`` become views into its parameters so
 that they always show the trained values. A model holding a user's own layer trains through
-`mlp._python_path` instead.
+`mlp._layerwise` instead.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from . import _format, _spec
 from ._device import resolve_device
 from ._engine import Engine
 from ._layerwise import LayerwiseTrainer
-from ._limits import MAX_LAYERS
+from ._limits import DRAWN_SEED_LIMIT, MAX_LAYERS, MAX_STEP
 from ._metrics import METRICS, check_metrics
 from ._validation import check_array, check_bool, check_dtype, check_learning_rate, \
     check_positive_int, check_seed, check_X_y
@@ -364,7 +364,7 @@ class Model:
         x, y = self._xy(x, y)
         val = self._validation_data(validation_data)
         if seed is None:
-            seed = int(np.random.randint(0, 2**62, dtype=np.int64))
+            seed = int(np.random.randint(0, DRAWN_SEED_LIMIT, dtype=np.int64))
         batch_size = min(batch_size, x.shape[0])
 
         if self._net is not None:
@@ -734,7 +734,7 @@ class Model:
             raise ValueError(f"invalid mlp state: the compiled settings: {exc}") from None
         if self.native != _format.check_bool(compiled["native"], "hyperparameters.native"):
             raise ValueError("invalid mlp state: hyperparameters.native does not match the layers")
-        step = _format.check_int(spec["step"], "optimizer.step", 0, 2**62)
+        step = _format.check_int(spec["step"], "optimizer.step", 0, MAX_STEP)
         if self.native:
             net = self._net
             expected = len(net.optimizer_state())

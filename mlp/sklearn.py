@@ -32,7 +32,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, colu
 from . import _format, _spec
 from ._device import device_name, resolve_device
 from ._engine import Engine
-from ._limits import EXP_LIMIT, MAX_LAYERS, MAX_WIDTH, check_allocation
+from ._limits import DRAWN_SEED_LIMIT, EXP_LIMIT, MAX_LAYERS, MAX_STEP, MAX_WIDTH, check_allocation
 from ._validation import as_float
 from .callbacks import Callback
 from .io import save as save_file
@@ -330,7 +330,7 @@ def _restore_estimator_optimizer(est, meta: dict, fetch, dtype: str, values: dic
     if spec["settings"] != expected_settings:
         _format.fail("optimizer.settings", f"{expected_settings!r}, as the hyperparameters give",
               spec["settings"])
-    step = _format.check_int(spec["step"], "optimizer.step", 0, 2**62)
+    step = _format.check_int(spec["step"], "optimizer.step", 0, MAX_STEP)
     est._configure_optimizer()
     n_params = est._net.n_params
     expected = len(est._net.optimizer_state())
@@ -832,7 +832,7 @@ class _BaseMLP(BaseEstimator):
             Y_val = as_float(self._encode_targets(y_val, incremental=True), net.dtype, "eval_set y_val")
         n = X.shape[0]
         batch = self._batch_size(n)
-        net.set_seed(int(self._random_state.randint(0, 2**62, dtype=np.int64)))
+        net.set_seed(int(self._random_state.randint(0, DRAWN_SEED_LIMIT, dtype=np.int64)))
         offset = self._loss_offset(Y, sample_weight)
         shuffle = bool(self.shuffle)
 
@@ -895,38 +895,210 @@ class _BaseMLP(BaseEstimator):
         return tags
 
 
-@_format.register("MLPClassifier")
-class MLPClassifier(ClassifierMixin, _BaseMLP):
-    """Multi-layer perceptron classifier, a drop-in for ``sklearn.neural_network.MLPClassifier``.
-
-    Parameters are scikit-learn's, with the same names, defaults and meaning; see its
-    documentation. Additions:
-
+# ------------------------------------------------------------------------------------------------
+# Docstrings: the parameters and attributes the two estimators share are written once, here
+# ------------------------------------------------------------------------------------------------
+_PARAMETERS_HEADER = """
     Parameters
     ----------
+"""
+
+# From hidden_layer_sizes to max_fun, in the order of both signatures.
+_TRAINING_PARAMETERS_DOC = """\
+    hidden_layer_sizes : array-like of int, or int, default=(100,)
+        The widths of the hidden layers, from the input side. An int is one hidden layer; an
+        empty tuple leaves none (a linear or logistic model).
     activation : str or list of str, default='relu'
-        Any activation of the core ('identity', 'logistic'/'sigmoid', 'tanh', 'relu',
-        'leaky_relu', 'elu', 'swish'/'silu'), or a list with one per hidden layer.
-    class_weight : None, 'balanced' or dict, default=None
-        Weights per class, multiplied into ``sample_weight``.
+        The hidden layers' activation: 'identity' (or 'linear'), 'logistic' (or 'sigmoid'),
+        'tanh', 'relu', 'leaky_relu' (slope 0.01), 'elu' (alpha 1.0) or 'swish' (or 'silu').
+        One name serves every hidden layer; a list gives one name per hidden layer. The output
+        layer's activation follows from the task (see ``out_activation_``).
+    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+        The training algorithm. 'sgd' (gradient descent with momentum) and 'adam' run mini-batch
+        epochs in the native loop. 'lbfgs' gives the full-batch loss and gradient to scipy's
+        L-BFGS-B, which often does best on small data sets; each of its iterations counts as an
+        epoch for ``history_`` and the callbacks. ``partial_fit`` exists for 'sgd' and 'adam'.
+    alpha : float, default=0.0001
+        Strength of the L2 penalty ``alpha / (2 n) * ||W||^2`` added to the loss, summed over
+        the weights (not the intercepts), n being the (weighted) number of samples in the
+        mini-batch, or in the whole training set for 'lbfgs'.
+    batch_size : int or 'auto', default='auto'
+        Samples per mini-batch for 'sgd' and 'adam'. 'auto' means ``min(200, n_samples)``; an
+        int above n_samples is clipped to it, with a warning. n_samples counts the samples
+        trained on, after ``early_stopping`` held its share out. 'lbfgs' uses the full batch.
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        How the step size changes over a fit; used only with ``solver='sgd'`` (the other
+        solvers keep ``learning_rate_init``). 'constant' keeps ``learning_rate_init``.
+        'invscaling' sets it after every epoch to ``learning_rate_init / (t_ + 1) ** power_t``,
+        ``t_`` being the samples trained on so far. 'adaptive' keeps it while training improves;
+        whenever the ``tol`` / ``n_iter_no_change`` rule would stop the fit it divides the rate
+        by 5 and goes on instead, and it stops once the rate is no longer above 1e-6.
+    learning_rate_init : float, default=0.001
+        The step size of 'sgd' and 'adam': the first epoch's, and the starting point of the
+        'invscaling' and 'adaptive' schedules. Unused by 'lbfgs'.
+    power_t : float, default=0.5
+        The exponent of the 'invscaling' schedule (``solver='sgd'`` only).
+    max_iter : int, default=200
+        The most epochs (passes over the training data) one ``fit`` runs with 'sgd' or 'adam';
+        when they run out before the stopping rule fires, fit warns with a ConvergenceWarning.
+        For 'lbfgs', the most L-BFGS iterations. ``partial_fit`` always runs one epoch.
+    shuffle : bool, default=True
+        Whether 'sgd' and 'adam' go through the samples in a new random order every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Where the randomness comes from: the initial weights (Glorot-uniform, drawn in
+        scikit-learn's order), the ``early_stopping`` split and the seed of the shuffling. Pass
+        an int for fits that repeat exactly.
+    tol : float, default=1e-4
+        For 'sgd' and 'adam', the least change that counts as progress: an epoch improves when
+        its training loss is at most ``best_loss_ - tol`` (with ``early_stopping``, when the
+        validation score is at least ``best_validation_score_ + tol``); see
+        ``n_iter_no_change``. For 'lbfgs', scipy's ``gtol``: L-BFGS stops once no component of
+        the projected gradient exceeds it.
+    verbose : bool, default=False
+        Print every epoch's loss (and validation score) and the reason training stopped; with
+        'lbfgs', one line when it ends.
+    warm_start : bool, default=False
+        When True, ``fit`` on a fitted estimator trains on from its current weights and extends
+        ``loss_curve_`` and ``history_``, instead of initializing them afresh. The optimizer's
+        state (momentum, Adam's moments, the learning rate) does restart. The data must keep
+        the number of features and of outputs.
+    momentum : float, default=0.9
+        For ``solver='sgd'`` only, in [0, 1]: the share of the previous update carried into
+        each new one (``v = momentum * v - lr * grad``, then ``w += v``); 0 is plain SGD.
+    nesterovs_momentum : bool, default=True
+        Use Nesterov's momentum, which steps from the point the velocity leads to, instead of
+        the classical one (``solver='sgd'`` with ``momentum > 0`` only).
+    early_stopping : bool, default=False
+        For 'sgd' and 'adam': hold out ``validation_fraction`` of the training data (stratified
+        for binary classification) and apply the ``tol`` / ``n_iter_no_change`` rule to the
+        score on it (accuracy for MLPClassifier, R^2 for MLPRegressor) instead of the training
+        loss. When the fit ends, the weights of the epoch with the best validation score are
+        put back. An ``eval_set`` given to ``fit`` is used as the validation data instead of a
+        split. ``partial_fit`` refuses it and 'lbfgs' ignores it.
+    validation_fraction : float, default=0.1
+        The share of the training data, in [0, 1), that ``early_stopping`` holds out; it must
+        come to at least 2 samples. Unused without early_stopping or with an ``eval_set``.
+    beta_1 : float, default=0.9
+        Adam's decay rate, in [0, 1), for its running mean of the gradient (``solver='adam'``
+        only).
+    beta_2 : float, default=0.999
+        Adam's decay rate, in [0, 1), for its running mean of the squared gradient
+        (``solver='adam'`` only).
+    epsilon : float, default=1e-8
+        The small positive constant Adam adds to the denominator of its step, so that it never
+        divides by zero (``solver='adam'`` only).
+    n_iter_no_change : int, default=10
+        For 'sgd' and 'adam': once more than this many consecutive epochs have not improved by
+        ``tol`` (the training loss, or the validation score with ``early_stopping``), training
+        stops, or with ``learning_rate='adaptive'`` the rate is cut. Unused by 'lbfgs'.
+    max_fun : int, default=15000
+        The most loss-and-gradient evaluations L-BFGS may spend (scipy's ``maxfun``;
+        ``solver='lbfgs'`` only). Running out of them, or of ``max_iter``, warns with a
+        ConvergenceWarning.
+"""
+
+# After the class-specific class_weight: the last three parameters of both signatures.
+_RUNTIME_PARAMETERS_DOC = """\
     n_threads : int or None, default=None
-        Threads per fit; None uses all cores (within threadpoolctl/OMP_NUM_THREADS limits).
+        CPU threads the native code uses to fit and predict; None uses every core, within the
+        limits threadpoolctl or OMP_NUM_THREADS set.
     device : {'cpu', 'cuda', 'cuda:N', 'auto'}, default='cpu'
         Where fit trains: 'cuda' needs a build with CUDA (``mlp.build_info()['cuda']``) and a
         visible GPU, else ValueError says which is missing; 'auto' takes the GPU when there is
         one and the CPU otherwise. A model fitted on the GPU predicts there; pickled or saved, it
         loads on the CPU.
-    callbacks : list, default=None
-        Objects with ``on_epoch_end(estimator, epoch, logs)``; see ``mlp.callbacks``.
+    callbacks : list of callback objects, default=None
+        Each one's ``on_epoch_end(estimator, epoch, logs)`` is called after every epoch (every
+        L-BFGS iteration), after the built-in ``tol`` rule; returning True stops the fit.
+        ``logs`` holds 'loss', 'val_loss', 'val_score', 'learning_rate' and 'time'. Optional
+        ``on_train_begin(estimator)`` and ``on_train_end(estimator)`` are called too. See
+        ``mlp.callbacks`` (``EarlyStopping``, ``ProgressBar``). Pickling keeps them; ``save``
+        does not.
+"""
 
+_CLASS_WEIGHT_DOC = """\
+    class_weight : dict, 'balanced' or None, default=None
+        Weights per class, multiplied into ``sample_weight``. None weighs every class 1. A dict
+        maps labels to weights; labels it leaves out weigh 1, and a label not in y is an error.
+        'balanced' weighs each class by n_samples / (n_classes * its count in y), so that
+        every class counts as much in total. The weights are computed from the y of each
+        ``fit`` or ``partial_fit`` call. Not for multilabel targets.
+"""
+
+_LOSS_DOC = """\
+    loss : {'squared_error', 'poisson'}, default='squared_error'
+        The loss minimized. 'squared_error' is half the squared error, averaged over the samples
+        and the outputs, under an identity output. 'poisson' is half the Poisson deviance under
+        an exponential output (``out_activation_ == 'exp'``), for non-negative targets such as
+        counts; ``loss_`` includes its constant term, so it compares with scikit-learn's.
+"""
+
+_ATTRIBUTES_HEADER = """
     Attributes
     ----------
-    classes_, loss_, best_loss_, loss_curve_, validation_scores_, best_validation_score_, t_,
-    coefs_, intercepts_, n_features_in_, feature_names_in_, n_iter_, n_layers_, n_outputs_,
-    out_activation_ : as in scikit-learn.
-    history_ : dict of lists
-        Per epoch: 'loss', 'val_loss', 'val_score', 'learning_rate', 'time'.
+"""
 
+_CLASSES_DOC = """\
+    classes_ : ndarray of shape (n_classes,)
+        The class labels (from the first ``fit``, or ``partial_fit``'s ``classes``).
+"""
+
+_FITTED_ATTRIBUTES_DOC = """\
+    loss_ : float
+        The training loss of the last epoch ('lbfgs': of the final iterate), L2 term included.
+    best_loss_ : float or None
+        The lowest epoch loss so far ('sgd' and 'adam'; None with ``early_stopping``).
+    loss_curve_ : list of float
+        The training loss of every epoch ('sgd' and 'adam').
+    validation_scores_ : list of float or None
+        The validation score of every epoch with ``early_stopping``, else None.
+    best_validation_score_ : float or None
+        The best of ``validation_scores_``; None without ``early_stopping``.
+    t_ : int
+        The number of training samples the stochastic solver has processed (0 for 'lbfgs').
+    coefs_ : list of ndarray
+        ``coefs_[i]`` is the weight matrix from layer i to layer i + 1 (a view of the network's).
+    intercepts_ : list of ndarray
+        ``intercepts_[i]`` is the bias vector of layer i + 1.
+    n_features_in_ : int
+        The number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        The names of X's columns in ``fit``, present only when they are all strings.
+    n_iter_ : int
+        The epochs (L-BFGS iterations) the last ``fit`` or ``partial_fit`` call ran.
+    n_layers_ : int
+        The number of layers, the input and output layers included.
+    n_outputs_ : int
+        The number of output units.
+    out_activation_ : str
+        The output layer's activation: 'logistic' or 'softmax' (classifier), 'identity' or
+        'exp' (regressor).
+    history_ : dict of str to list
+        One value per epoch since the weights were initialized, under 'loss', 'val_loss' and
+        'val_score' (None without validation data), 'learning_rate' (None for 'lbfgs') and
+        'time' (seconds since the fit began).
+"""
+
+
+def _estimator_doc(intro: str, examples: str, *, first: str = "", class_weight: str = "",
+                   classes: str = "") -> str:
+    """An estimator's numpydoc docstring from its own parts and the shared ones above: `first`
+    is documented before the shared parameters, `class_weight` between max_fun and n_threads
+    (as in the signatures), `classes` before the shared attributes."""
+    return (intro + _PARAMETERS_HEADER + first + _TRAINING_PARAMETERS_DOC + class_weight
+            + _RUNTIME_PARAMETERS_DOC + _ATTRIBUTES_HEADER + classes + _FITTED_ATTRIBUTES_DOC
+            + examples)
+
+
+_CLASSIFIER_DOC = _estimator_doc(
+    """Multi-layer perceptron classifier, a drop-in for ``sklearn.neural_network.MLPClassifier``.
+
+    The parameters are scikit-learn's, with the same names and defaults, plus ``class_weight``,
+    ``n_threads``, ``device``, ``callbacks`` and any activation of the core, or one per hidden
+    layer. It minimizes the log-loss, under a logistic output for binary and multilabel targets
+    and a softmax for more classes. Each epoch is one call into C++; no Python runs per batch.
+""",
+    """
     Examples
     --------
     >>> from sklearn.datasets import load_iris
@@ -935,7 +1107,31 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     >>> clf = MLPClassifier(hidden_layer_sizes=(32,), max_iter=300, random_state=0).fit(X, y)
     >>> clf.score(X, y) > 0.9
     True
+    """,
+    class_weight=_CLASS_WEIGHT_DOC, classes=_CLASSES_DOC)
+
+_REGRESSOR_DOC = _estimator_doc(
+    """Multi-layer perceptron regressor, a drop-in for ``sklearn.neural_network.MLPRegressor``.
+
+    The parameters are scikit-learn's, with the same names and defaults, plus ``n_threads``,
+    ``device``, ``callbacks`` and any activation of the core, or one per hidden layer.
+    Multi-output regression uses the gradient of the loss it reports (half the mean squared
+    error over outputs), not one ``n_outputs`` times too large.
+""",
     """
+    Examples
+    --------
+    >>> from sklearn.datasets import make_regression
+    >>> from mlp import MLPRegressor
+    >>> X, y = make_regression(n_samples=200, n_features=5, random_state=0)
+    >>> reg = MLPRegressor(hidden_layer_sizes=(32,), max_iter=500, random_state=0).fit(X, y)
+    """,
+    first=_LOSS_DOC)
+
+
+@_format.register("MLPClassifier")
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    __doc__ = _CLASSIFIER_DOC
 
     _parameter_constraints = {
         **_BaseMLP._parameter_constraints,
@@ -1037,9 +1233,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The training samples.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Class labels, or a label indicator matrix for multilabel classification.
         sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples, multiplied by ``class_weight``'s; None weighs each 1.
         eval_set : tuple (X_val, y_val), default=None
             Validation data scored after every epoch (``history_['val_loss' / 'val_score']``);
             with ``early_stopping=True`` it replaces the internal split.
@@ -1057,10 +1255,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The samples of this step.
         y : array-like of shape (n_samples,)
+            Their class labels, each one of ``classes``.
         classes : array of shape (n_classes,), default=None
-            All classes that can appear; required on the first call.
+            All classes that can appear; required on the first call, and on later calls either
+            None or the same classes.
         sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples, multiplied by ``class_weight``'s; None weighs each 1.
 
         Returns
         -------
@@ -1072,7 +1274,18 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._fit(X, y, sample_weight=sample_weight, incremental=True, classes=classes)
 
     def predict_proba(self, X):
-        """Probability estimates, shape (n_samples, n_classes)."""
+        """Probability estimates.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Each class's probability, in the order of ``classes_``.
+        """
         out = self._forward(X)
         if self.n_outputs_ == 1 and not self._multilabel:
             p = out[:, 0]
@@ -1080,12 +1293,35 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return out
 
     def predict_log_proba(self, X):
-        """Log of the probability estimates."""
+        """Log of the probability estimates.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The samples.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            The logarithm of ``predict_proba(X)``.
+        """
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
 
     def predict(self, X):
-        """Predicted class labels."""
+        """Predicted class labels.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The samples to classify.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            The most probable class of each sample, or a label indicator matrix for a multilabel
+            model.
+        """
         return self._decode(self._forward(X))
 
     def _score_raw(self, X, y, sample_weight):
@@ -1099,20 +1335,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 @_format.register("MLPRegressor")
 class MLPRegressor(RegressorMixin, _BaseMLP):
-    """Multi-layer perceptron regressor, a drop-in for ``sklearn.neural_network.MLPRegressor``.
-
-    Parameters are scikit-learn's (including ``loss`` in {'squared_error', 'poisson'}), plus
-    ``activation`` lists, ``n_threads``, ``device`` and ``callbacks`` as in MLPClassifier.
-    Multi-output regression uses the gradient of the loss it reports (half the mean squared
-    error over outputs), not one ``n_outputs`` times too large.
-
-    Examples
-    --------
-    >>> from sklearn.datasets import make_regression
-    >>> from mlp import MLPRegressor
-    >>> X, y = make_regression(n_samples=200, n_features=5, random_state=0)
-    >>> reg = MLPRegressor(hidden_layer_sizes=(32,), max_iter=500, random_state=0).fit(X, y)
-    """
+    __doc__ = _REGRESSOR_DOC
 
     _parameter_constraints = {
         **_BaseMLP._parameter_constraints,
@@ -1180,8 +1403,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training samples.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values (non-negative for ``loss='poisson'``).
         sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights; None gives every sample weight 1.
         eval_set : tuple (X_val, y_val), default=None
             Validation data scored after every epoch; with ``early_stopping=True`` it replaces
             the internal split.
@@ -1196,6 +1422,15 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def partial_fit(self, X, y, sample_weight=None):
         """Update the model with a single epoch over X, y.
 
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training samples of this step.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Their target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights; None gives every sample weight 1.
+
         Returns
         -------
         self : MLPRegressor
@@ -1203,7 +1438,18 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
     def predict(self, X):
-        """Predicted values, shape (n_samples,) or (n_samples, n_outputs)."""
+        """Predicted values.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The samples to predict for.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The predicted targets (for ``loss='poisson'``, the predicted means).
+        """
         return self._decode(self._link(self._forward(X)))
 
     def _score_raw(self, X, y, sample_weight):
