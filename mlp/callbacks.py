@@ -18,17 +18,44 @@ __all__ = ["Callback", "EarlyStopping", "ProgressBar"]
 
 
 class Callback:
-    """Base class: override the hooks you need (all are optional)."""
+    """Base class: override the hooks you need (all are optional).
+
+    It takes no parameters. In every hook, ``estimator`` is what is being trained: an
+    ``MLPClassifier`` / ``MLPRegressor``, or a ``Model``.
+    """
 
     def on_train_begin(self, estimator):
-        """Called once before the first epoch of a fit."""
+        """Called once before the first epoch of a fit.
+
+        Parameters
+        ----------
+        estimator : MLPClassifier, MLPRegressor or Model
+            What the fit trains.
+        """
 
     def on_epoch_end(self, estimator, epoch, logs):
-        """Called after every epoch; return True to stop training."""
+        """Called after every epoch; return True to stop training.
+
+        Parameters
+        ----------
+        estimator : MLPClassifier, MLPRegressor or Model
+            What the fit trains.
+        epoch : int
+            The epoch just finished, counted from 0 in this fit.
+        logs : dict of str to float or None
+            Its figures: 'loss', 'learning_rate', 'time' and those of the front (see the
+            module's docstring); a copy, so changing it affects nothing.
+        """
         return False
 
     def on_train_end(self, estimator):
-        """Called once after the last epoch of a fit."""
+        """Called once after the last epoch of a fit.
+
+        Parameters
+        ----------
+        estimator : MLPClassifier, MLPRegressor or Model
+            What the fit trained.
+        """
 
 
 class EarlyStopping(Callback):
@@ -40,19 +67,23 @@ class EarlyStopping(Callback):
     Parameters
     ----------
     monitor : str, default='val_loss'
-        The figure to watch, a key of the epoch's logs: 'loss', 'val_loss', and 'val_score' (an
-        estimator's score) or a Model's metrics ('accuracy', 'val_accuracy'). The ``val_*`` ones
-        need validation data (an estimator's ``eval_set=`` or ``early_stopping=True``, a Model's
-        ``validation_data=``).
+        The figure to watch: any key of the epoch's logs but 'learning_rate' and 'time', such
+        as 'loss', 'val_loss', an estimator's 'val_score', or a Model's metrics ('accuracy',
+        'val_accuracy'). The ``val_*`` figures need validation data (an estimator's
+        ``eval_set=`` or ``early_stopping=True``, a Model's ``validation_data=``); a figure the
+        fit does not report raises ValueError at the end of the first epoch.
     patience : int, default=10
-        Epochs without improvement before stopping.
+        How many consecutive epochs without improvement end training: it stops at the
+        ``patience``-th such epoch (0 stops at the first, as 1 does).
     min_delta : float, default=0.0
-        Smallest change that counts as an improvement.
+        An epoch improves only when it beats the best value so far by more than this (>= 0).
     restore_best_weights : bool, default=True
-        Put back the weights of the best epoch when training stops.
+        When the fit ends, early or not, put back the weights of the best epoch; False keeps
+        the last epoch's. (An estimator fitted with ``early_stopping=True`` then puts back the
+        weights of its own best validation score.)
     mode : {'auto', 'min', 'max'}, default='auto'
-        Whether smaller or larger is better; 'auto' takes larger for scores and accuracies,
-        smaller for losses.
+        Whether smaller ('min') or larger ('max') values are better; 'auto' takes larger for
+        names ending in 'score' or 'accuracy' and smaller for all others (losses).
 
     Attributes
     ----------
@@ -141,13 +172,15 @@ class ProgressBar(Callback):
     total : int or None, default=None
         Expected epochs; by default the fit's own (an estimator's ``max_iter``, a Model's
         ``epochs``).
-    file : file-like, default=sys.stderr
+    file : file-like or None, default=None
+        Where the bar is drawn; None means ``sys.stderr`` at the start of each fit.
     min_seconds : float, default=0.0
         Draw only once the epochs done so far predict a fit longer than this (and `settle`
         seconds have passed, since the first epoch carries one-off costs). 0 draws from the
         first epoch. An automatic bar (min_seconds > 0) is always the text line.
     settle : float, default=0.5
-        See `min_seconds`.
+        With ``min_seconds > 0``: the seconds to wait before the prediction is trusted, since
+        the first epoch carries one-off costs. Unused when ``min_seconds`` is 0.
     """
 
     width = 24

@@ -195,7 +195,7 @@ def _fold_scaling(est, mean, scale, y_mean=None, y_scale=None) -> None:
         w[...] = w.astype(np.float64) * y_scale
         b[...] = b.astype(np.float64) * y_scale + y_mean
     # Adam's moments describe the old parametrisation; a later partial_fit starts afresh.
-    est._net.reset_optimizer_state()
+    est._reset_optimizer_state()
 
 
 def train(args: argparse.Namespace) -> int:

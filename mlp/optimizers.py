@@ -128,7 +128,16 @@ class SGD(Optimizer):
 
 
 class Momentum(SGD):
-    """SGD with momentum 0.9 by default (see `SGD`)."""
+    """SGD with momentum 0.9 by default (see `SGD` for the update).
+
+    Parameters
+    ----------
+    momentum : float, default=0.9
+        In [0, 1).
+    nesterov : bool, default=False
+    l2 : float, default=0.0
+        See `Optimizer`.
+    """
 
     name = "momentum"
 

@@ -609,6 +609,11 @@ class _BaseMLP(BaseEstimator):
         self._optimizer_ready = True
         self._lr = float(self.learning_rate_init)
 
+    def _reset_optimizer_state(self):
+        """Forget the optimizer's buffers and step, e.g. after the weights were changed by hand
+        (the command line folds the input scaling into them)."""
+        self._net.reset_optimizer_state()
+
     def _get_flat_params(self):
         return self._net.params.copy()
 
@@ -1047,13 +1052,13 @@ _FITTED_ATTRIBUTES_DOC = """\
     loss_ : float
         The training loss of the last epoch ('lbfgs': of the final iterate), L2 term included.
     best_loss_ : float or None
-        The lowest epoch loss so far ('sgd' and 'adam'; None with ``early_stopping``).
+        The lowest epoch loss so far; None with ``early_stopping`` ('sgd' and 'adam' only).
     loss_curve_ : list of float
-        The training loss of every epoch ('sgd' and 'adam').
+        The training loss of every epoch ('sgd' and 'adam' only).
     validation_scores_ : list of float or None
-        The validation score of every epoch with ``early_stopping``, else None.
+        Every epoch's validation score with ``early_stopping``, else None ('sgd', 'adam' only).
     best_validation_score_ : float or None
-        The best of ``validation_scores_``; None without ``early_stopping``.
+        The best of ``validation_scores_``; None without ``early_stopping`` ('sgd', 'adam' only).
     t_ : int
         The number of training samples the stochastic solver has processed (0 for 'lbfgs').
     coefs_ : list of ndarray
@@ -1279,7 +1284,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The samples.
+            The samples to score.
 
         Returns
         -------
