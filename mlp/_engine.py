@@ -78,6 +78,7 @@ class Engine:
         self.on_divergence = on_divergence
         self.interrupt = interrupt
         self.epoch = 0
+        self.logs = None  # the last epoch's
         self.diverged = False
         self.stopped = False
         self._start = None

@@ -1,10 +1,17 @@
 """Callbacks: objects the training engine calls once at the end of every epoch, on both fronts.
 
-A callback is any object with a method ``on_epoch_end(estimator, epoch, logs)``; returning True
-stops training after that epoch. ``logs`` holds the epoch's figures: ``loss`` (training loss),
-``val_loss`` and ``val_score`` (when validation data exists, else None), ``learning_rate`` and
-``time`` (seconds since fit started). Optional ``on_train_begin(estimator)`` and
-``on_train_end(estimator)`` methods are called when present.
+A callback is any object with a method ``on_epoch_end(owner, epoch, logs)``, where `owner` is
+the estimator or the Model being fitted and `epoch` counts from 0; returning True stops training
+after that epoch. Pass callbacks as ``MLPClassifier(callbacks=[...])`` / ``MLPRegressor(...)``
+or ``Model.fit(..., callbacks=[...])``. ``logs`` holds the epoch's figures:
+
+- ``loss``: the mean training loss;
+- an estimator's ``val_loss`` and ``val_score`` (None without validation data), or a Model's
+  metrics (``accuracy``) and, with ``validation_data``, ``val_loss`` and ``val_<metric>``;
+- ``learning_rate`` (None for L-BFGS) and ``time`` (seconds since the fit began).
+
+Optional ``on_train_begin(owner)``, ``on_train_end(owner)`` and ``set_params(params)`` (told
+``{'epochs': n}``, the epochs the fit plans) are called when present. See mlp/_engine.py.
 """
 from __future__ import annotations
 

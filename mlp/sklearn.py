@@ -778,7 +778,8 @@ class _BaseMLP(BaseEstimator):
             res = None
         finally:
             engine.end()  # after res.x: EarlyStopping may restore its best weights
-        self._last_logs = getattr(engine, "logs", None)
+        if engine.logs is not None:
+            self._last_logs = engine.logs
         self.t_ = getattr(self, "t_", 0)
         if res is None:
             self.n_iter_, self.loss_ = last["nit"], last["loss"]
@@ -857,7 +858,8 @@ class _BaseMLP(BaseEstimator):
         self.n_iter_ = 0
         engine.run(1 if incremental else self.max_iter)
         self._lr = invscaling_rate() if invscaling else engine.learning_rate
-        self._last_logs = getattr(engine, "logs", None)
+        if engine.logs is not None:
+            self._last_logs = engine.logs
         if self.early_stopping and rule.best_params is not None:
             self._set_flat_params(rule.best_params)
         if (not incremental and not engine.stopped and not engine.diverged

@@ -17,6 +17,13 @@ pytest.importorskip("sklearn")
 HERE = os.path.join(os.path.dirname(__file__), "data", "format_v1")
 
 
+def _same_outputs(actual, desired):
+    # The weights load bit for bit; the outputs may still differ by an ulp where the kernel set
+    # (AVX-512, AVX2, baseline) or the build (the sanitizer run) differs from the one that wrote
+    # the fixtures.
+    np.testing.assert_allclose(actual, desired, rtol=1e-6, atol=1e-7)
+
+
 @pytest.fixture(scope="module")
 def expected():
     with np.load(os.path.join(HERE, "expected.npz")) as data:
@@ -31,7 +38,7 @@ def _check_classifier(clf, expected):
     assert isinstance(clf, mlp.MLPClassifier)
     assert list(clf.feature_names_in_) == ["a", "b", "c", "d"]
     assert list(clf.classes_) == ["cat", "dog", "owl"]
-    np.testing.assert_array_equal(clf.predict_proba(_frame(expected["X"])), expected["clf_proba"])
+    _same_outputs(clf.predict_proba(_frame(expected["X"])), expected["clf_proba"])
     np.testing.assert_array_equal(clf.predict(_frame(expected["X"])).astype(str),
                                   expected["clf_labels"])
     before = clf.t_
@@ -42,7 +49,7 @@ def _check_classifier(clf, expected):
 def _check_regressor(reg, expected):
     assert isinstance(reg, mlp.MLPRegressor)
     assert reg.coefs_[0].dtype == np.float32 and reg.n_outputs_ == 2
-    np.testing.assert_array_equal(reg.predict(expected["Xr"]), expected["reg_pred"])
+    _same_outputs(reg.predict(expected["Xr"]), expected["reg_pred"])
     reg.partial_fit(expected["Xr"], reg.predict(expected["Xr"]))
 
 
@@ -52,7 +59,7 @@ def _check_model(model, expected):
     assert model.dtype == np.float64 and model.loss.name == "binary_cross_entropy"
     assert set(model.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert len(model.history["loss"]) == 5
-    np.testing.assert_array_equal(model.predict(expected["X"]), expected["model_pred"])
+    _same_outputs(model.predict(expected["X"]), expected["model_pred"])
     y = (expected["X"][:, :2] > 0).astype(float)
     model.fit(expected["X"], y, 1, 0.01, seed=0)  # keeps training from the saved Adam state
 
