@@ -168,7 +168,7 @@ def _decode_tag(tag: str, body, where: str):
 
 
 NUMERIC_DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
-                   "uint64", "float32", "float64")
+                  "uint64", "float32", "float64")
 
 
 def _decode_random_state(body, where: str) -> np.random.RandomState:

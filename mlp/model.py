@@ -7,7 +7,6 @@ that they always show the trained values. A model holding a user's own layer tra
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 

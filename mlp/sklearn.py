@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import numbers
 import re
-import time
 import warnings
 
 import numpy as np
@@ -114,7 +113,7 @@ def _encode_classes(classes: np.ndarray) -> dict:
     if kind == "O" and all(isinstance(c, (str, bool, int, float, np.generic)) for c in classes):
         return {"dtype": "object", "values": _format.encode(classes.tolist())}
     raise _format.UnsupportedError(f"classes_ of dtype {classes.dtype} cannot be saved: labels must be "
-                           f"numbers, booleans or strings")
+                                   f"numbers, booleans or strings")
 
 
 def _decode_classes(value, where: str) -> np.ndarray:
@@ -138,7 +137,7 @@ def _decode_classes(value, where: str) -> np.ndarray:
     match = re.fullmatch(r"[<>|=]?U(\d{1,6})", dtype) if isinstance(dtype, str) else None
     if match is None:
         _format.fail(f"{where}.dtype", "a numeric dtype name, 'object' or a unicode dtype such as '<U5'",
-              dtype)
+                     dtype)
     if not all(isinstance(v, str) and len(v) <= int(match.group(1)) for v in values):
         _format.fail(f"{where}.values", f"strings of at most {match.group(1)} characters", values)
     return np.array(values, dtype=dtype)
@@ -223,15 +222,15 @@ def _restore_estimator(cls, meta: dict, fetch, check_params: bool = True):
         return est
 
     _format.check_keys(fitted, "fitted", required=("n_features_in_", "n_outputs_", "n_layers_",
-                                            "out_activation_"),
-                optional=tuple(_FITTED_PLAIN) + _FITTED_OTHER)
+                                                   "out_activation_"),
+                       optional=tuple(_FITTED_PLAIN) + _FITTED_OTHER)
     dtype = _format.check_choice(meta["dtype"], "dtype", ("float32", "float64"))
     values = {name: check(_format.decode(fitted[name], f"fitted.{name}"), f"fitted.{name}")
               for name, check in _FITTED_PLAIN.items() if name in fitted}
     n_features, n_outputs = values["n_features_in_"], values["n_outputs_"]
 
     arch = _format.check_keys(meta["architecture"], "architecture",
-                       required=("sizes", "activations", "alphas", "loss"))
+                              required=("sizes", "activations", "alphas", "loss"))
     sizes = _format.check_sizes(arch["sizes"], "architecture.sizes")
     if is_classifier(est):
         _restore_labels(est, fitted, values, n_outputs)
@@ -292,13 +291,13 @@ def _restore_labels(est, fitted: dict, values: dict, n_outputs: int) -> None:
             raise ValueError(f"invalid mlp state: a fitted classifier needs fitted.{name}")
     classes = _decode_classes(fitted["classes_"], "fitted.classes_")
     lb_spec = _format.check_keys(fitted["_label_binarizer"], "fitted._label_binarizer",
-                          required=("y_type", "sparse_input"))
+                                 required=("y_type", "sparse_input"))
     y_type = _format.check_choice(lb_spec["y_type"], "fitted._label_binarizer.y_type",
-                           ("binary", "multiclass", "multilabel-indicator"))
+                                  ("binary", "multiclass", "multilabel-indicator"))
     multilabel = values["_multilabel"]
     if multilabel != (y_type == "multilabel-indicator"):
         _format.fail("fitted._multilabel", f"{y_type == 'multilabel-indicator'} for y_type {y_type!r}",
-              multilabel)
+                     multilabel)
     n_classes = len(classes)
     if multilabel or n_outputs > 1:
         consistent = n_classes == n_outputs and (n_classes > 2 or multilabel)
@@ -329,14 +328,15 @@ def _restore_estimator_optimizer(est, meta: dict, fetch, dtype: str, values: dic
     expected_settings = est._optimizer_settings()
     if spec["settings"] != expected_settings:
         _format.fail("optimizer.settings", f"{expected_settings!r}, as the hyperparameters give",
-              spec["settings"])
+                     spec["settings"])
     step = _format.check_int(spec["step"], "optimizer.step", 0, MAX_STEP)
     est._configure_optimizer()
     n_params = est._net.n_params
     expected = len(est._net.optimizer_state())
     if spec["n_arrays"] != expected:
         _format.fail("optimizer.n_arrays", f"{expected} for these optimizer settings", spec["n_arrays"])
-    buffers = [_format.fetch_array(meta, fetch, f"optimizer/{j}", dtype, (n_params,)) for j in range(expected)]
+    buffers = [_format.fetch_array(meta, fetch, f"optimizer/{j}", dtype, (n_params,))
+               for j in range(expected)]
     est._net.set_optimizer_state(buffers, step)
     if "_lr" in values:
         est._lr = values["_lr"]  # _configure_optimizer reset it to learning_rate_init
@@ -674,7 +674,7 @@ class _BaseMLP(BaseEstimator):
         first_call = not hasattr(self, "coefs_")
         reset = first_call or not (self.warm_start or incremental)
         X, y = _validate_data(self, X, y, accept_sparse=["csr", "csc", "coo"], dtype=(np.float64, np.float32),
-                             multi_output=True, y_numeric=not is_classifier(self), reset=reset)
+                              multi_output=True, y_numeric=not is_classifier(self), reset=reset)
         if is_classifier(self) and y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         X = self._densify(X)
@@ -873,7 +873,7 @@ class _BaseMLP(BaseEstimator):
             raise TypeError("eval_set must be a tuple (X_val, y_val)")
         X_val, y_val = eval_set
         X_val = _validate_data(self, X_val, accept_sparse=["csr", "csc", "coo"],
-                              dtype=(np.float64, np.float32), reset=False)
+                               dtype=(np.float64, np.float32), reset=False)
         X_val = self._as_net_dtype(self._densify(X_val), "eval_set X_val")
         y_val = np.asarray(y_val)
         if y_val.ndim == 0:
@@ -890,7 +890,7 @@ class _BaseMLP(BaseEstimator):
         check_is_fitted(self, "coefs_")
         self._sync_network()
         X = _validate_data(self, X, accept_sparse=["csr", "csc", "coo"], dtype=(np.float64, np.float32),
-                          reset=False)
+                           reset=False)
         return self._net.predict(self._as_net_dtype(self._densify(X)))
 
     def _predict_raw(self, X):  # validated, dense, network dtype
