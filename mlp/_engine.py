@@ -35,6 +35,8 @@ import time
 import warnings
 from typing import Callable
 
+from .callbacks import Callback
+
 
 class Engine:
     """One fit of one network.
@@ -85,13 +87,14 @@ class Engine:
 
     # -- the pieces, for a driver of its own (L-BFGS) -------------------------------------------
     def begin(self, max_epochs: int | None = None) -> None:
-        """Start the clock, tell the callbacks the planned epochs (``set_params({'epochs': n})``,
-        as Keras does, where a callback has that method) and call every ``on_train_begin``."""
+        """Start the clock, tell mlp's callbacks the planned epochs (``set_params({'epochs':
+        n})``, as Keras does) and call every ``on_train_begin``."""
         self._start = time.perf_counter()
         for cb in self.callbacks:
-            set_params = getattr(cb, "set_params", None)
-            if set_params is not None and max_epochs is not None:
-                set_params({"epochs": int(max_epochs)})
+            # Only mlp's own: another object's set_params (a scikit-learn estimator's, say)
+            # means something else.
+            if isinstance(cb, Callback) and max_epochs is not None:
+                cb.set_params({"epochs": int(max_epochs)})
         for cb in self.callbacks:
             begin = getattr(cb, "on_train_begin", None)
             if begin is not None:

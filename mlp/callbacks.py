@@ -10,8 +10,9 @@ or ``Model.fit(..., callbacks=[...])``. ``logs`` holds the epoch's figures:
   metrics (``accuracy``) and, with ``validation_data``, ``val_loss`` and ``val_<metric>``;
 - ``learning_rate`` (None for L-BFGS) and ``time`` (seconds since the fit began).
 
-Optional ``on_train_begin(owner)``, ``on_train_end(owner)`` and ``set_params(params)`` (told
-``{'epochs': n}``, the epochs the fit plans) are called when present. See mlp/_engine.py.
+Optional ``on_train_begin(owner)`` and ``on_train_end(owner)`` are called when present, and a
+subclass of `Callback` is first told the epochs the fit plans, ``set_params({'epochs': n})``.
+See mlp/_engine.py.
 """
 from __future__ import annotations
 
@@ -30,6 +31,14 @@ class Callback:
     It takes no parameters. In every hook, ``estimator`` is what is being trained: an
     ``MLPClassifier`` / ``MLPRegressor``, or a ``Model``.
     """
+
+    def set_params(self, params):
+        """Called before `on_train_begin` with what the fit plans: ``{'epochs': n}``.
+
+        Parameters
+        ----------
+        params : dict
+        """
 
     def on_train_begin(self, estimator):
         """Called once before the first epoch of a fit.
@@ -200,7 +209,6 @@ class ProgressBar(Callback):
         self._planned = None
 
     def set_params(self, params):
-        """The engine tells the epochs it plans before the fit (``{'epochs': n}``)."""
         self._planned = params.get("epochs")
 
     def on_train_begin(self, estimator):
