@@ -181,7 +181,7 @@ void bind_ops(py::module_& m) {
       T* pm = out_ptr<T>(mm, "m", 1, s.n);
       T* pv = out_ptr<T>(v, "v", 1, s.n);
       const double lr_t = lr * std::sqrt(1.0 - std::pow(b2, double(t))) / (1.0 - std::pow(b1, double(t)));
-      Ops<T>::adam_step(s.p, s.g, pm, pv, s.n, T(lr_t), T(b1), T(b2), T(eps));
+      Ops<T>::adam_step(s.p, s.g, pm, pv, s.n, T(lr_t), b1, b2, T(eps));
       return 0;
     });
   }, py::arg("params"), py::arg("grads"), py::arg("m"), py::arg("v"), py::arg("lr"), py::arg("beta1"),

@@ -152,10 +152,10 @@ struct CpuOps {
     k.sgd_delta(d.data(), p, g, v, n, lr, mu, nesterov, T(0));
     k.add_inplace(p, d.data(), n);
   }
-  static void adam_step(T* p, const T* g, T* m, T* v, idx n, T lr_t, T b1, T b2, T eps) {
+  static void adam_step(T* p, const T* g, T* m, T* v, idx n, T lr_t, double b1, double b2, T eps) {
     std::vector<T> d(static_cast<std::size_t>(n));
     const auto& k = mlp::cpu::kernels<T>();
-    k.adam_delta(d.data(), p, g, m, v, n, lr_t, b1, b2, eps, T(0));
+    k.adam_delta(d.data(), p, g, m, v, n, lr_t, T(b1), T(1.0 - b1), T(b2), T(1.0 - b2), eps, T(0));
     k.add_inplace(p, d.data(), n);
   }
 };
@@ -303,9 +303,18 @@ PYBIND11_MODULE(_core, m) {
         s.visit([&](auto& n) { n.set_threads(t); return 0; });
       })
       .def("train_epoch", [](PyNetwork& s, const py::array& x, const py::array& y, const py::object& sw,
-                             idx batch_size, bool shuffle, double lr) {
+                             idx batch_size, bool shuffle, double lr, const py::object& order) {
         if (batch_size < 1) throw py::value_error("batch_size: expected a positive integer");
         if (!std::isfinite(lr) || lr < 0) throw py::value_error("learning_rate: expected a finite number >= 0");
+        const std::int64_t* po = nullptr;
+        if (!order.is_none()) {
+          const py::array ord = py::reinterpret_borrow<py::array>(order);
+          if (!py::isinstance<py::array_t<std::int64_t>>(order) || ord.ndim() != 1 ||
+              !(ord.flags() & py::array::c_style) || ord.shape(0) != x.shape(0))
+            throw py::value_error("order: expected a C-contiguous int64 array with one entry per row of x");
+          if (s.device() >= 0) throw py::value_error("order: the CUDA backend orders the rows itself; pass None");
+          po = static_cast<const std::int64_t*>(ord.data());
+        }
         mlp::EpochResult r = s.visit([&](auto& n) {
           using T = std::remove_reference_t<decltype(*n.params())>;
           const T* px = ptr<T>(x, "x", 2, -1, n.sizes().front());
@@ -319,11 +328,12 @@ PYBIND11_MODULE(_core, m) {
             return gpu->train_epoch(px, py_, pw, rows, batch_size, shuffle, lr, &check_signals, key);
           }
           py::gil_scoped_release rel;
-          return n.train_epoch(px, py_, pw, rows, batch_size, shuffle, lr, &check_signals);
+          return n.train_epoch(px, py_, pw, rows, batch_size, shuffle, lr, &check_signals, po);
         });
         if (r.interrupted) throw py::error_already_set();
         return r.loss;
-      }, py::arg("x"), py::arg("y"), py::arg("sample_weight"), py::arg("batch_size"), py::arg("shuffle"), py::arg("lr"))
+      }, py::arg("x"), py::arg("y"), py::arg("sample_weight"), py::arg("batch_size"), py::arg("shuffle"), py::arg("lr"),
+         py::arg("order") = py::none())
       .def("predict", [](PyNetwork& s, const py::array& x) {
         return s.visit([&](auto& n) -> py::object {
           using T = std::remove_reference_t<decltype(*n.params())>;

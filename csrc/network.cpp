@@ -339,7 +339,7 @@ double Network<T>::reduce_and_step(int b, const int* ids, int n_ids, double lr, 
         for (idx i = 0; i < hi - lo; ++i) grad_out[lo + i] = gl[i] + l2 * p[i];
       } else if (opt_.kind == OptKind::Adam) {
         ok = k.adam_delta(gl, p, gl, opt_m_.data() + lo, opt_v_.data() + lo, hi - lo, lr_t, T(opt_.beta1),
-                          T(opt_.beta2), T(opt_.eps), l2);
+                          T(1.0 - opt_.beta1), T(opt_.beta2), T(1.0 - opt_.beta2), T(opt_.eps), l2);
       } else {
         ok = k.sgd_delta(gl, p, gl, opt_m_.empty() ? nullptr : opt_m_.data() + lo, hi - lo, lr_t,
                          T(opt_.momentum), opt_.nesterov, l2);
@@ -368,13 +368,27 @@ void pack_layer(std::vector<T>& dst_fwd, std::vector<T>& dst_bwd, const T* w, id
 
 template <class T>
 EpochResult Network<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, idx batch_size,
-                                    bool shuffle, double lr, const std::function<bool()>& interrupted) {
+                                    bool shuffle, double lr, const std::function<bool()>& interrupted,
+                                    const std::int64_t* order) {
   MLP_CHECK(n > 0, "train_epoch needs at least one row");
   MLP_CHECK(batch_size > 0, "batch_size must be > 0");
   MLP_CHECK(std::isfinite(lr) && lr >= 0, "learning rate must be finite and >= 0");
   const idx batch = std::min(batch_size, n);
   perm_.resize(std::size_t(n));
-  epoch_order(perm_.data(), n, shuffle, rng_);
+  if (order != nullptr) {
+    // A caller's order (the estimators draw scikit-learn's): every row exactly once, since the
+    // rows it names are read without further checks.
+    std::vector<char> seen(std::size_t(n), 0);
+    for (idx i = 0; i < n; ++i) {
+      const std::int64_t r = order[i];
+      MLP_CHECK(r >= 0 && r < std::int64_t(n) && !seen[std::size_t(r)],
+                "order must be a permutation of the row indices");
+      seen[std::size_t(r)] = 1;
+      perm_[std::size_t(i)] = idx(r);
+    }
+  } else {
+    epoch_order(perm_.data(), n, shuffle, rng_);
+  }
   const int ns = shards_for(batch, n_params());
   const int all = threads_for(ns);
   const idx chunk = chunk_for((batch + ns - 1) / ns + 7);  // + 7: shards start on 8-row boundaries

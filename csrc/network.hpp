@@ -97,9 +97,11 @@ class Network {
   bool l2_per_sample() const { return l2_per_sample_; }
   std::uint64_t& rng_state() { return rng_; }
 
-  // x: (n, in)  y: (n, out)  sw: (n) or null.
+  // x: (n, in)  y: (n, out)  sw: (n) or null.  order: (n) a permutation of 0..n-1 to visit the
+  // rows in, or null for the network's own (shuffled or not).
   EpochResult train_epoch(const T* x, const T* y, const T* sw, idx n, idx batch_size, bool shuffle,
-                          double lr, const std::function<bool()>& interrupted);
+                          double lr, const std::function<bool()>& interrupted,
+                          const std::int64_t* order = nullptr);
   // out: (n, out) output activations.
   void predict(T* out, const T* x, idx n);
   // Loss over all rows as one batch (L2 included); the gradient into grad (n_params) if non-null.

@@ -123,7 +123,8 @@ class Network:
     def set_threads(self, n: int) -> None:
         """0 = max_threads() at each call; a positive number caps the threads of this network."""
     def train_epoch(self, x: np.ndarray, y: np.ndarray, sample_weight: Optional[np.ndarray],
-                    batch_size: int, shuffle: bool, lr: float) -> float:
+                    batch_size: int, shuffle: bool, lr: float,
+                    order: Optional[np.ndarray] = None) -> float:
         """One pass over x (N, I), y (N, O) in batches, GIL released. Returns the sample-weighted
         mean of the batch losses (L2 penalty included). If a batch's loss is not finite the epoch
         stops before applying that update and NaN is returned; the weights stay finite.

@@ -22,10 +22,10 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import type_of_target, unique_labels
+from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 
 from . import _format, _spec
@@ -39,6 +39,7 @@ from .io import save as save_file
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 _STOCHASTIC = ("sgd", "adam")
+_HISTORY_KEYS = ("loss", "val_loss", "val_score", "learning_rate", "time")
 _OPTIMIZER_KIND = _spec.OPTIMIZER_KIND
 
 
@@ -424,7 +425,8 @@ class _BaseMLP(BaseEstimator):
         "beta_1": [Interval(numbers.Real, 0, 1, closed="left")],
         "beta_2": [Interval(numbers.Real, 0, 1, closed="left")],
         "epsilon": [Interval(numbers.Real, 0, None, closed="neither")],
-        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left"),
+                             Options(numbers.Real, {np.inf})],
         "max_fun": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_threads": [None, Interval(numbers.Integral, 1, None, closed="left")],
         "device": [str],
@@ -535,7 +537,6 @@ class _BaseMLP(BaseEstimator):
         return net, spec
 
     def _initialize(self, n_features, n_outputs, dtype):
-        self._random_state = check_random_state(self.random_state)
         self._net, spec = self._build_network(n_features, n_outputs, dtype)
         sizes = spec.sizes
         self.n_outputs_ = n_outputs
@@ -562,7 +563,7 @@ class _BaseMLP(BaseEstimator):
                 self.best_loss_ = np.inf
                 self.validation_scores_ = None
                 self.best_validation_score_ = None
-        self.history_ = {"loss": [], "val_loss": [], "val_score": [], "learning_rate": [], "time": []}
+        self.history_ = {key: [] for key in _HISTORY_KEYS}
         self._optimizer_ready = False
 
     def _bind_views(self):
@@ -668,11 +669,12 @@ class _BaseMLP(BaseEstimator):
         _format.unpickle_into(self, state, check_params=False)
 
     # ---------------------------------------------------------------- fitting ----------------
-    def _fit(self, X, y, sample_weight=None, incremental=False, eval_set=None, classes=None):
+    def _fit(self, X, y, sample_weight=None, incremental=False, eval_set=None):
         self._validate_hyperparameters()
         device = _resolve_device(self.device)
-        first_call = not hasattr(self, "coefs_")
-        reset = first_call or not (self.warm_start or incremental)
+        # As scikit-learn: a first pass (new weights) unless coefs_ exist and the call continues
+        # them (warm_start, or partial_fit).
+        reset = not hasattr(self, "coefs_") or not (self.warm_start or incremental)
         X, y = _validate_data(self, X, y, accept_sparse=["csr", "csc", "coo"], dtype=(np.float64, np.float32),
                               multi_output=True, y_numeric=not is_classifier(self), reset=reset)
         if is_classifier(self) and y.ndim == 2 and y.shape[1] == 1:
@@ -681,7 +683,9 @@ class _BaseMLP(BaseEstimator):
         if X.shape[0] < 1:
             raise ValueError("X: expected at least one sample")
         sample_weight = self._sample_weight(X, y, sample_weight)
-        Y = self._encode_targets(y, incremental=incremental and not first_call, classes=classes)
+        Y = self._encode_targets(y, incremental=incremental)
+        # A new generator from random_state on every call, as scikit-learn draws its own.
+        self._random_state = check_random_state(self.random_state)
         if reset:
             self._initialize(X.shape[1], Y.shape[1], X.dtype)
         else:
@@ -696,12 +700,17 @@ class _BaseMLP(BaseEstimator):
             sample_weight = as_float(sample_weight, self._net.dtype, "sample_weight")
         try:
             if self.solver == "lbfgs":
-                self._fit_lbfgs(X, Y, sample_weight, eval_set)
+                diverged = self._fit_lbfgs(X, Y, sample_weight, eval_set)
             else:
-                self._fit_stochastic(X, Y, y, sample_weight, incremental, eval_set)
+                diverged = self._fit_stochastic(X, Y, y, sample_weight, incremental, eval_set)
         finally:
             # A GPU keeps X between epochs; the next fit may pass the same array, changed.
             self._net.release_data()
+        if diverged:
+            # scikit-learn's error for a fit that diverged. The weights left in place are the last
+            # finite ones (the step that diverged is never applied), so the estimator still works.
+            raise ValueError("Solver produced non-finite parameter weights. The input data may "
+                             "contain large values and need to be preprocessed.")
         return self
 
     def _check_solver(self):
@@ -729,11 +738,10 @@ class _BaseMLP(BaseEstimator):
             return {"val_loss": val_loss, "val_score": float(self._score_raw(X_val, y_val, sw_val))}
 
         def diverged(epoch, lr):
-            warnings.warn(
-                "The training loss became non-finite (diverged); training stopped and the "
-                "weights of the last finite step are kept. Lower learning_rate_init or "
-                "scale the data.", RuntimeWarning)
+            pass  # the fit reports it (_fit), once it knows whether best weights were restored
 
+        if not hasattr(self, "history_"):  # coefs_ set by hand, then partial_fit
+            self.history_ = {key: [] for key in _HISTORY_KEYS}
         return Engine(self, train_epoch, learning_rate=lr, figures=figures,
                       callbacks=list(rules) + list(self.callbacks or []), history=self.history_,
                       on_divergence=diverged, interrupt="warn")
@@ -745,7 +753,7 @@ class _BaseMLP(BaseEstimator):
         X_val = Y_val = y_val = None
         if eval_set is not None:
             X_val, y_val = self._check_eval_set(eval_set)
-            Y_val = as_float(self._encode_targets(y_val, incremental=True), net.dtype, "eval_set y_val")
+            Y_val = as_float(self._encode_targets(y_val, validation=True), net.dtype, "eval_set y_val")
         offset = self._loss_offset(Y, sample_weight)
         engine = self._engine(None, None, X_val, Y_val, y_val, None)  # scipy picks the steps
         # The last accepted iterate: a non-finite loss stops the fit there (see _LbfgsDiverged).
@@ -781,12 +789,9 @@ class _BaseMLP(BaseEstimator):
         if engine.logs is not None:
             self._last_logs = engine.logs
         self.t_ = getattr(self, "t_", 0)
-        if res is None:
+        if res is None:  # diverged: the last finite iterate is in place
             self.n_iter_, self.loss_ = last["nit"], last["loss"]
-            warnings.warn(
-                "The training loss became non-finite (diverged); L-BFGS stopped and the weights of "
-                "its last finite iteration are kept. Scale the data or raise alpha.", RuntimeWarning)
-            return
+            return True
         self.n_iter_ = int(res.nit)
         self.loss_ = float(res.fun)
         if self.verbose:
@@ -796,6 +801,7 @@ class _BaseMLP(BaseEstimator):
                 f"lbfgs failed to converge after {self.n_iter_} iteration(s) "
                 f"(status=1): {res.message}. Increase the number of iterations (max_iter) or "
                 "scale the data.", ConvergenceWarning)
+        return False
 
     def _loss_offset(self, Y, sample_weight):
         return 0.0  # the regressor's poisson loss adds its constant term
@@ -819,7 +825,9 @@ class _BaseMLP(BaseEstimator):
             X_val, y_val = self._check_eval_set(eval_set)
         elif self.early_stopping:
             # As scikit-learn: stratify single-output (binary) classification only.
-            stratify = Y[:, 0] if is_classifier(self) and self.n_outputs_ == 1 else None
+            # The labels as scikit-learn passes them: binarized, as booleans (its error on a class
+            # too small to split names them so).
+            stratify = Y.astype(bool) if is_classifier(self) and self.n_outputs_ == 1 else None
             parts = train_test_split(X, Y, *([sample_weight] if sample_weight is not None else []),
                                      random_state=self._random_state, test_size=self.validation_fraction,
                                      stratify=stratify)
@@ -835,15 +843,25 @@ class _BaseMLP(BaseEstimator):
             if sample_weight is not None:
                 sample_weight = np.ascontiguousarray(sample_weight)
         if X_val is not None:
-            Y_val = as_float(self._encode_targets(y_val, incremental=True), net.dtype, "eval_set y_val")
+            Y_val = as_float(self._encode_targets(y_val, validation=True), net.dtype, "eval_set y_val")
         n = X.shape[0]
         batch = self._batch_size(n)
-        net.set_seed(int(self._random_state.randint(0, DRAWN_SEED_LIMIT, dtype=np.int64)))
         offset = self._loss_offset(Y, sample_weight)
         shuffle = bool(self.shuffle)
+        if shuffle and net.device == "cpu":
+            # scikit-learn's order: each epoch shuffles the last one's with random_state, so the
+            # same seed visits the rows as scikit-learn does (and float64 fits follow its weights).
+            order = np.arange(n, dtype=np.int64)
 
-        def train_epoch(lr):
-            return net.train_epoch(X, Y, sample_weight, batch, shuffle, lr) + offset
+            def train_epoch(lr):
+                nonlocal order
+                order = order[self._random_state.permutation(n)]
+                return net.train_epoch(X, Y, sample_weight, batch, False, lr, order) + offset
+        else:  # the GPU orders the rows itself, from a seed drawn here
+            net.set_seed(int(self._random_state.randint(0, DRAWN_SEED_LIMIT, dtype=np.int64)))
+
+            def train_epoch(lr):
+                return net.train_epoch(X, Y, sample_weight, batch, shuffle, lr) + offset
 
         invscaling = self.solver == "sgd" and self.learning_rate == "invscaling"
 
@@ -860,13 +878,20 @@ class _BaseMLP(BaseEstimator):
         self._lr = invscaling_rate() if invscaling else engine.learning_rate
         if engine.logs is not None:
             self._last_logs = engine.logs
-        if self.early_stopping and rule.best_params is not None:
+        restored = self.early_stopping and rule.best_params is not None
+        if restored:
             self._set_flat_params(rule.best_params)
+        if engine.diverged and restored:
+            warnings.warn(
+                "The training loss became non-finite (diverged); training stopped and the "
+                "weights of the best validation score are kept. Lower learning_rate_init or "
+                "scale the data.", RuntimeWarning)
         if (not incremental and not engine.stopped and not engine.diverged
                 and self.n_iter_ == self.max_iter):
             warnings.warn(
                 "Stochastic Optimizer: Maximum iterations (%d) reached and the optimization "
                 "hasn't converged yet." % self.max_iter, ConvergenceWarning)
+        return engine.diverged and not restored
 
     def _check_eval_set(self, eval_set):
         if not isinstance(eval_set, (tuple, list)) or len(eval_set) != 2:
@@ -1170,28 +1195,35 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.out_activation_ = "softmax"
         return "softmax", "categorical_cross_entropy", 1.0
 
-    def _encode_targets(self, y, incremental=False, classes=None):
-        if not incremental:
+    def _encode_targets(self, y, incremental=False, validation=False):
+        """The labels as the network's output columns, after scikit-learn's checks: a new
+        LabelBinarizer on a fresh fit; on a warm start the same classes as before; on
+        partial_fit (and for validation labels) classes among ``classes_``."""
+        if validation:
+            self._check_known_classes(y)
+        elif not hasattr(self, "classes_") or not (self.warm_start or incremental):
             target = type_of_target(y, input_name="y")
             if target not in ("binary", "multiclass", "multilabel-indicator"):
                 raise ValueError(f"Unknown label type: y is {target}; expected binary, multiclass "
                                  "or multilabel-indicator targets")
-            self._label_binarizer = LabelBinarizer()
-            if classes is not None:
-                self._label_binarizer.fit(np.asarray(classes))
-            else:
-                self._label_binarizer.fit(y)
+            self._label_binarizer = LabelBinarizer().fit(y)
             self.classes_ = self._label_binarizer.classes_
             self._multilabel = self._label_binarizer.y_type_.startswith("multilabel")
+        elif self.warm_start:
+            classes = unique_labels(y)
+            if set(classes) != set(self.classes_):
+                raise ValueError(f"warm_start can only be used where `y` has the same classes as "
+                                 f"in the previous call to fit. Previously got {self.classes_}, "
+                                 f"`y` has {classes}")
         else:
-            if classes is not None and hasattr(self, "classes_") and not np.array_equal(
-                    np.asarray(classes), self.classes_):
-                raise ValueError(f"`classes={list(classes)}` is not the same as on last call to "
-                                 f"partial_fit, was: {list(self.classes_)}")
-            if not self._multilabel and not set(unique_labels(y)) <= set(self.classes_):
-                raise ValueError(f"y has classes not in `self.classes_`: expected a subset of "
-                                 f"{list(self.classes_)}, got {list(unique_labels(y))}")
+            self._check_known_classes(y)
         return self._one_hot(y)
+
+    def _check_known_classes(self, y):
+        classes = unique_labels(y)
+        if len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+            raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has "
+                             f"{self.classes_}. 'y' has {classes}.")
 
     def _one_hot(self, y):
         """The targets as the network's output columns: LabelBinarizer's encoding, computed
@@ -1275,10 +1307,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         -------
         self : MLPClassifier
         """
-        if not hasattr(self, "coefs_"):
-            if classes is None:
-                raise ValueError("classes must be passed on the first call to partial_fit.")
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True, classes=classes)
+        self._validate_hyperparameters()
+        if _check_partial_fit_first_call(self, classes):  # sets classes_ from `classes`
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+            self._multilabel = self._label_binarizer.y_type_.startswith("multilabel")
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
     def predict_proba(self, X):
         """Probability estimates.
@@ -1332,7 +1369,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._decode(self._forward(X))
 
     def _score_raw(self, X, y, sample_weight):
-        return accuracy_score(y, self._decode(self._predict_raw(X)), sample_weight=sample_weight)
+        out = self._predict_raw(X)
+        if not np.isfinite(out).all():
+            return math.nan  # as scikit-learn scores a diverged network
+        return accuracy_score(y, self._decode(out), sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -1377,7 +1417,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.out_activation_ = "identity"
         return "linear", "mse", 0.5 / n_outputs
 
-    def _encode_targets(self, y, incremental=False, classes=None):
+    def _encode_targets(self, y, incremental=False, validation=False):
         y = np.asarray(y, dtype=np.float64)
         if y.ndim == 1:
             y = y.reshape(-1, 1)
@@ -1460,7 +1500,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return self._decode(self._link(self._forward(X)))
 
     def _score_raw(self, X, y, sample_weight):
-        return r2_score(y, self._decode(self._link(self._predict_raw(X))), sample_weight=sample_weight)
+        out = self._link(self._predict_raw(X))
+        if not np.isfinite(out).all():
+            return math.nan  # as scikit-learn scores a diverged network
+        return r2_score(y, self._decode(out), sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -61,7 +61,8 @@ struct Kernels {
   // mu == 0 is plain gradient descent: d = -lr g' (v untouched, may be null).
   bool (*sgd_delta)(T* d, const T* p, const T* g, T* v, idx n, T lr, T mu, bool nesterov, T l2);
   // m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2;  d = -lr_t m / (sqrt(v) + eps).
-  bool (*adam_delta)(T* d, const T* p, const T* g, T* m, T* v, idx n, T lr_t, T b1, T b2, T eps, T l2);
+  bool (*adam_delta)(T* d, const T* p, const T* g, T* m, T* v, idx n, T lr_t, T b1, T c1, T b2, T c2,
+                     T eps, T l2);  // c1 = 1 - b1, c2 = 1 - b2, rounded from double
   void (*add_inplace)(T* p, const T* d, idx n);
   const char* gemm_name;  // e.g. "mlp packed 8x32 (avx512)"
 };

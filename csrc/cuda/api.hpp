@@ -91,7 +91,7 @@ void loss_backward(T* dz, const T* z, const T* a, const T* y, const T* w, idx ro
 template <class T>
 void sgd_step(T* p, const T* g, T* v, idx n, T lr, T mu, bool nesterov);
 template <class T>
-void adam_step(T* p, const T* g, T* m, T* v, idx n, T lr_t, T b1, T b2, T eps);
+void adam_step(T* p, const T* g, T* m, T* v, idx n, T lr_t, double b1, double b2, T eps);
 // out (count, cols) = rows rows[i] of x (n, cols).
 template <class T>
 void gather_rows(T* out, const T* x, const idx* rows, idx count, idx n, idx cols);
@@ -111,6 +111,6 @@ void gather_rows(T* out, const T* x, const idx* rows, idx count, idx n, idx cols
   template double loss_forward<T>(const T*, const T*, const T*, const T*, idx, idx, LossKind);                 \
   template void loss_backward<T>(T*, const T*, const T*, const T*, const T*, idx, idx, LossKind, Act, T, T);   \
   template void sgd_step<T>(T*, const T*, T*, idx, T, T, bool);                                                \
-  template void adam_step<T>(T*, const T*, T*, T*, idx, T, T, T, T);                                           \
+  template void adam_step<T>(T*, const T*, T*, T*, idx, T, double, double, T);                                 \
   template void gather_rows<T>(T*, const T*, const idx*, idx, idx, idx);
 

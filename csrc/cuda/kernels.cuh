@@ -60,6 +60,7 @@ struct StepArgs {
   idx n = 0, n_weights = 0;
   OptKind kind = OptKind::Sgd;
   T lr = 0, mu = 0, b1 = 0, b2 = 0, eps = 0, l2 = 0;
+  T c1 = 0, c2 = 0;  // 1 - b1 and 1 - b2, rounded from double (see cpu/optimizer.cpp)
   bool nesterov = false;
   const double* l2_dev = nullptr;
   double* pen_partials = nullptr;

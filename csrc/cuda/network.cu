@@ -375,7 +375,9 @@ struct DeviceNetwork<T>::Impl {
     sa.mu = T(opt.momentum);
     sa.nesterov = opt.nesterov;
     sa.b1 = T(opt.beta1);
+    sa.c1 = T(1.0 - opt.beta1);
     sa.b2 = T(opt.beta2);
+    sa.c2 = T(1.0 - opt.beta2);
     sa.eps = T(opt.eps);
     sa.l2_dev = &st->l2_eff;
     sa.pen_partials = pen_part.data();

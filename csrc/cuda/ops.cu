@@ -148,7 +148,7 @@ void sgd_step(T* p, const T* g_host, T* v, idx n, T lr, T mu, bool nesterov) {
 }
 
 template <class T>
-void adam_step(T* p, const T* g_host, T* m, T* v, idx n, T lr_t, T b1, T b2, T eps) {
+void adam_step(T* p, const T* g_host, T* m, T* v, idx n, T lr_t, double b1, double b2, T eps) {
   Context& c = context();
   DeviceGuard g(c.device);
   Dev<T> d_p(c, p, n), d_g(c, g_host, n), d_m(c, m, n), d_v(c, v, n);
@@ -160,8 +160,10 @@ void adam_step(T* p, const T* g_host, T* m, T* v, idx n, T lr_t, T b1, T b2, T e
   s.n = n;
   s.kind = OptKind::Adam;
   s.lr = lr_t;
-  s.b1 = b1;
-  s.b2 = b2;
+  s.b1 = T(b1);
+  s.c1 = T(1.0 - b1);
+  s.b2 = T(b2);
+  s.c2 = T(1.0 - b2);
   s.eps = eps;
   optimizer_delta<T>(c, s);
   add_inplace<T>(c, d_p.get(), d_g.get(), n, nullptr, nullptr);

@@ -33,8 +33,8 @@ __global__ void delta_kernel(StepArgs<T> s) {
     if (weight) pen += double(p) * double(p);
     T d;
     if constexpr (K == OptKind::Adam) {
-      const T m = s.b1 * s.m[i] + (T(1) - s.b1) * g;
-      const T v = s.b2 * s.v[i] + (T(1) - s.b2) * g * g;
+      const T m = s.b1 * s.m[i] + s.c1 * g;
+      const T v = s.b2 * s.v[i] + s.c2 * g * g;
       s.m[i] = m;
       s.v[i] = v;
       d = -s.lr * m / (sqrt(v) + s.eps);

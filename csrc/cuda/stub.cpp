@@ -72,7 +72,7 @@ void loss_backward(T*, const T*, const T*, const T*, const T*, idx, idx, LossKin
 template <class T>
 void sgd_step(T*, const T*, T*, idx, T, T, bool) { no_cuda(); }
 template <class T>
-void adam_step(T*, const T*, T*, T*, idx, T, T, T, T) { no_cuda(); }
+void adam_step(T*, const T*, T*, T*, idx, T, double, double, T) { no_cuda(); }
 template <class T>
 void gather_rows(T*, const T*, const idx*, idx, idx, idx) { no_cuda(); }
 
