@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 
 #include "common.hpp"
@@ -91,6 +92,17 @@ MLP_HOST_DEVICE inline float tanh_fast(float x) {
   return ax < 0.55f ? p : big;
 }
 MLP_HOST_DEVICE inline double tanh_fast(double x) { return std::tanh(x); }
+
+// What softmax exponentiates for logit z of a row whose largest logit is mx: z - mx, except when
+// mx is infinite (a logit overflowed), where inf - inf would be NaN. Then the infinite logits
+// share the probability and the others get exp(-inf), clamped to a tiny positive value, so the
+// row stays a finite distribution; a row of -inf only is uniform.
+template <class T>
+MLP_HOST_DEVICE inline T softmax_shift(T z, T mx) {
+  const T inf = std::numeric_limits<T>::infinity();
+  if (mx == inf || mx == -inf) return z == mx ? T(0) : -inf;
+  return z - mx;
+}
 
 template <class T>
 MLP_HOST_DEVICE inline T sigmoid(T z) {

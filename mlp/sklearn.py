@@ -35,6 +35,8 @@ from ._limits import DRAWN_SEED_LIMIT, EXP_LIMIT, MAX_LAYERS, MAX_STEP, MAX_WIDT
 from ._validation import as_float
 from .callbacks import Callback
 from .io import save as save_file
+from ._sklearn_callbacks import SklearnCallbackSupportMixin, sklearn_bridge_callbacks, \
+    with_sklearn_callbacks
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -401,7 +403,7 @@ class _ToleranceRule(Callback):
         return True
 
 
-class _BaseMLP(BaseEstimator):
+class _BaseMLP(SklearnCallbackSupportMixin, BaseEstimator):
     """Shared fit loop of MLPClassifier and MLPRegressor (not public)."""
 
     _parameter_constraints: dict = {
@@ -669,6 +671,7 @@ class _BaseMLP(BaseEstimator):
         _format.unpickle_into(self, state, check_params=False)
 
     # ---------------------------------------------------------------- fitting ----------------
+    @with_sklearn_callbacks
     def _fit(self, X, y, sample_weight=None, incremental=False, eval_set=None):
         self._validate_hyperparameters()
         device = _resolve_device(self.device)
@@ -743,8 +746,8 @@ class _BaseMLP(BaseEstimator):
         if not hasattr(self, "history_"):  # coefs_ set by hand, then partial_fit
             self.history_ = {key: [] for key in _HISTORY_KEYS}
         return Engine(self, train_epoch, learning_rate=lr, figures=figures,
-                      callbacks=list(rules) + list(self.callbacks or []), history=self.history_,
-                      on_divergence=diverged, interrupt="warn")
+                      callbacks=list(rules) + list(self.callbacks or []) + sklearn_bridge_callbacks(self),
+                      history=self.history_, on_divergence=diverged, interrupt="warn")
 
     def _fit_lbfgs(self, X, Y, sample_weight, eval_set):
         from scipy.optimize import minimize

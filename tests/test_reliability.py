@@ -147,6 +147,69 @@ def test_partial_fit_divergence_raises_and_keeps_the_weights_before_it(data):
         np.testing.assert_array_equal(a, b)
 
 
+# ------------------------------------------------------------------------------ no NaN out of finite input
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_softmax_and_sigmoid_of_infinite_logits_are_finite_probabilities(dtype):
+    inf = np.inf
+    z = np.array([[inf, 1.0, -inf], [inf, inf, 0.0], [-inf, -inf, -inf], [-inf, 3.0, 2.0]], dtype=dtype)
+    p = _core.activation_forward(z, A.SOFTMAX, 0.0)
+    assert np.isfinite(p).all()
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(p[0], [1, 0, 0], atol=1e-30)  # the overflowed logit takes it all
+    np.testing.assert_allclose(p[1], [0.5, 0.5, 0], atol=1e-30)  # shared between the two
+    np.testing.assert_allclose(p[2], [1 / 3] * 3, rtol=1e-6)  # nothing to tell them apart
+    s = _core.activation_forward(z, A.SIGMOID, 0.0)
+    assert np.isfinite(s).all() and ((s >= 0) & (s <= 1)).all()
+    assert s[0, 0] == 1 and s[0, 2] < 1e-30
+
+
+def _overflowing_classifier(output):
+    # Weights that are finite, but whose float32 logits overflow on inputs of 1e4.
+    inputs = Dense(3, input_size=2, seed=0)
+    width = 3 if output == "softmax" else 1
+    model = Model(inputs, Dense(width, activation=output, seed=1)(inputs))
+    model.compile("categorical_cross_entropy" if output == "softmax" else "binary_cross_entropy",
+                  optimizer="sgd")
+    model.layers[0].weights = np.full((2, 3), 10.0)
+    model.layers[1].weights = np.full((3, width), 1e37) * np.array([1.0, -1.0, 0.5][:width])
+    return model
+
+
+@pytest.mark.parametrize("output", ["softmax", "sigmoid"])
+def test_predict_of_overflowing_logits_gives_finite_probabilities(output):
+    model = _overflowing_classifier(output)
+    x = np.array([[1e4, 1e4], [-1e4, -1e4], [0.0, 0.0]])
+    p = model.predict(x)
+    assert np.isfinite(p).all(), p
+    if output == "softmax":
+        np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("output", ["softmax", "sigmoid"])
+def test_a_fit_whose_outputs_overflow_on_its_batch_diverges(output):
+    # The logits of the training batch are infinite: the loss is not finite, so the fit stops
+    # with FloatingPointError before applying that step, rather than leaving NaN predictions.
+    model = _overflowing_classifier(output)
+    before = [layer.weights.copy() for layer in model.layers]
+    x = np.array([[1e4, 1e4], [2e4, 1e4]])
+    y = np.array([[0, 0, 1], [0, 1, 0]]) if output == "softmax" else np.array([[0.0], [1.0]])
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        model.fit(x, y, 3, 0.1, batch_size=2, progress=False)
+    for layer, w in zip(model.layers, before):
+        np.testing.assert_array_equal(layer.weights, w)
+
+
+def test_estimator_fit_on_overflowing_inputs_raises_scikit_learns_error():
+    X = np.array([[3e38, 3e38], [-3e38, 3e38], [3e38, -3e38], [-3e38, -3e38]] * 5, dtype=np.float32)
+    y = [0, 1, 1, 0] * 5
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    with pytest.raises(ValueError, match="Solver produced non-finite parameter weights"):
+        clf.fit(X, y)
+    assert finite(clf)
+    assert np.isfinite(clf.predict_proba(X)).all()
+
+
 # ------------------------------------------------------------------------------ numerical range
 
 EXTREMES = {"float32": [1e30, -1e30, 1e-40, -1.4e-45, 1.2e-38, 0.0, -0.0, 3e38, -3e38],

@@ -20,7 +20,7 @@ void softmax_rows(T* a, const T* z, idx rows, idx cols) {
     for (idx j = 1; j < cols; ++j) mx = zr[j] > mx ? zr[j] : mx;
     T s = T(0);
     for (idx j = 0; j < cols; ++j) {
-      ar[j] = exp_clamped(zr[j] - mx);
+      ar[j] = exp_clamped(softmax_shift(zr[j], mx));
       s += ar[j];
     }
     const T inv = T(1) / s;

@@ -43,10 +43,10 @@ __global__ void softmax_kernel(T* a, const T* z, idx rows, idx cols) {
     for (idx j = lane; j < cols; j += 32) mx = zr[j] > mx ? zr[j] : mx;
     mx = warp_max(mx);
     T s = T(0);
-    for (idx j = lane; j < cols; j += 32) s += exp_clamped(zr[j] - mx);
+    for (idx j = lane; j < cols; j += 32) s += exp_clamped(softmax_shift(zr[j], mx));
     const T inv = T(1) / warp_sum(s);
     // zr may alias ar: each lane rewrites only the elements it read.
-    for (idx j = lane; j < cols; j += 32) ar[j] = exp_clamped(zr[j] - mx) * inv;
+    for (idx j = lane; j < cols; j += 32) ar[j] = exp_clamped(softmax_shift(zr[j], mx)) * inv;
   }
 }
 
