@@ -67,6 +67,19 @@ class _Graph:
         return self.node("Add", [self.node("MatMul", [x, w]), b], hint=f"z{i}")
 
 
+def network_nodes(g, spec, params, x: str) -> str:
+    """Add the network's layers to graph `g` (an `_Graph`, or any object with its ``dense`` and
+    ``node``) from tensor `x`; returns the output activation's tensor. `params` holds each Dense
+    layer's (weights, bias), as ``_export_network`` gives them."""
+    dense = 0
+    for layer in spec.layers:
+        if layer.is_dense:
+            x = g.dense(x, *params[dense], dense)
+            dense += 1
+        x = layer.info.onnx(g, x, layer.alpha)
+    return x
+
+
 def _label_values(classes: np.ndarray) -> np.ndarray:
     """classes_ as an array ONNX can hold, of the type predict returns."""
     kind = classes.dtype.kind
@@ -133,13 +146,7 @@ def to_onnx(model, *, opset: int = DEFAULT_OPSET, name: str | None = None):
     spec, params = model._export_network()
 
     g = _Graph(helper, numpy_helper)
-    x = "input"
-    dense = 0
-    for layer in spec.layers:
-        if layer.is_dense:
-            x = g.dense(x, *params[dense], dense)
-            dense += 1
-        x = layer.info.onnx(g, x, layer.alpha)
+    x = network_nodes(g, spec, params, "input")
     n_features = spec.n_inputs
     tp = onnx.TensorProto
     batch = "N"
