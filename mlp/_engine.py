@@ -25,8 +25,9 @@ same record.
 
 Stopping rules (`mlp.callbacks.EarlyStopping`, the estimators' ``n_iter_no_change``), the
 progress bar and the fronts' own printing are callbacks too. What differs between the fronts is
-given as policies: what a diverged epoch does (``on_divergence``: the Model raises, the estimators
-warn as scikit-learn does) and what Ctrl-C does (``interrupt``: re-raised, or a warning).
+given as policies: what a diverged epoch does (``on_divergence``: the Model raises at once; the
+estimators stop, and raise scikit-learn's error after the fit unless early stopping restored the
+best weights) and what Ctrl-C does (``interrupt``: re-raised, or a warning).
 """
 from __future__ import annotations
 
