@@ -619,7 +619,7 @@ def test_older_scikit_learn_gives_a_clear_error(monkeypatch):
 
 
 @pytest.mark.skipif(not INTEGRATED, reason="mlp/sklearn.py does not have the integration yet")
-def test_real_estimators_on_older_scikit_learn():
+def test_real_estimators_on_older_scikit_learn(tmp_path):
     # scikit-learn's own modules are imported first, then sklearn.callback is taken away: mlp
     # then sees a scikit-learn without the callback API.
     code = ("import sys\n"
@@ -634,6 +634,8 @@ def test_real_estimators_on_older_scikit_learn():
             "    est.set_callbacks()\n"
             "except ImportError as exc:\n"
             "    print(exc)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    # Away from the source tree, whose mlp/ (first on the path of `python -c`) has no extension.
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+                          cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "MLPClassifier.set_callbacks needs scikit-learn >= 1.9" in done.stdout
