@@ -854,11 +854,12 @@ class _BaseMLP(SklearnCallbackSupportMixin, BaseEstimator):
         if shuffle and net.device == "cpu":
             # scikit-learn's order: each epoch shuffles the last one's with random_state, so the
             # same seed visits the rows as scikit-learn does (and float64 fits follow its weights).
+            # (Shuffling in place draws the same permutation as sklearn.utils.shuffle, without
+            # an array per epoch.)
             order = np.arange(n, dtype=np.int64)
 
             def train_epoch(lr):
-                nonlocal order
-                order = order[self._random_state.permutation(n)]
+                self._random_state.shuffle(order)
                 return net.train_epoch(X, Y, sample_weight, batch, False, lr, order) + offset
         else:  # the GPU orders the rows itself, from a seed drawn here
             net.set_seed(int(self._random_state.randint(0, DRAWN_SEED_LIMIT, dtype=np.int64)))

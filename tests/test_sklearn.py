@@ -1010,3 +1010,26 @@ def test_target_encoding_matches_label_binarizer(labels):
     np.testing.assert_array_equal(got, LabelBinarizer().fit(y).transform(y).astype(np.float64))
     np.testing.assert_array_equal(clf._encode_targets(y[:5], incremental=True),
                                   LabelBinarizer().fit(y).transform(y[:5]).astype(np.float64))
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("kind", ["clf", "reg"])
+def test_float64_fit_follows_scikit_learns_weights(solver, kind):
+    # On the CPU the rows are visited in scikit-learn's shuffled order, drawn from the same
+    # random_state, so a float64 fit takes scikit-learn's steps, to rounding.
+    from sklearn import neural_network as sk
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 6))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int) if kind == "clf" else X @ rng.normal(size=6)
+    params = dict(hidden_layer_sizes=(7,), solver=solver, batch_size=32, max_iter=6,
+                  random_state=3, tol=0.0, n_iter_no_change=10**6, learning_rate_init=0.01)
+    ours = (MLPClassifier if kind == "clf" else MLPRegressor)(**params)
+    theirs = (sk.MLPClassifier if kind == "clf" else sk.MLPRegressor)(**params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours.fit(X, y)
+        theirs.fit(X, y)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-9)
