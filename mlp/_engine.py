@@ -130,9 +130,17 @@ class Engine:
 
         ``self.epoch`` ends as the number of epochs completed, ``self.diverged`` and
         ``self.stopped`` say why the loop ended early.
+
+        A diverged epoch puts back the weights the previous epoch started from (the fit's first
+        weights when it diverges in its first epoch). The core never applies the step whose loss
+        was not finite, but the step before it, already applied, is what made the outputs
+        overflow, and it may have ended the previous epoch; weights an epoch older were followed
+        by a whole epoch of finite losses, so their outputs are finite.
         """
         loss = math.nan
         self.begin(max_epochs)
+        # The weights at the start of the last two epochs: one copy of the parameters an epoch.
+        starts = [self.owner._get_flat_params()]
         try:
             while self.epoch < max_epochs:
                 if self.schedule is not None:
@@ -141,12 +149,14 @@ class Engine:
                 value = self.train_epoch(lr)
                 if not math.isfinite(value):
                     self.diverged = True
+                    self.owner._set_flat_params(starts[0])
                     self.on_divergence(self.epoch, lr)
                     break
                 loss = value
                 if self.end_epoch(value, lr):
                     self.stopped = True
                     break
+                starts = [starts[-1], self.owner._get_flat_params()]
         except KeyboardInterrupt:
             if self.interrupt != "warn":
                 raise

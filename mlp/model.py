@@ -337,7 +337,9 @@ class Model:
         TypeError
             If the data is not numeric or an argument has the wrong type.
         FloatingPointError
-            If the loss becomes non-finite; the update that caused it is not applied.
+            If the loss becomes non-finite. The weights are put back to those the previous epoch
+            started from (the first ones when the first epoch diverges), whose outputs on the
+            training data are finite.
 
         Notes
         -----
@@ -389,7 +391,7 @@ class Model:
         def diverged(epoch, rate):
             raise FloatingPointError(
                 f"the training loss became non-finite in epoch {epoch + 1}: the fit diverged. "
-                f"The update that caused it was not applied and the weights are finite; "
+                f"The weights are put back to those the previous epoch started from; "
                 f"try a smaller learning_rate (got {rate:g}) or scale the data")
 
         keys = ["loss"] + self.metrics
