@@ -61,8 +61,9 @@ class Engine:
         Objects with ``on_epoch_end`` and optionally ``on_train_begin`` / ``on_train_end``.
     history : dict of str to list, optional
         Appended to after every epoch, one value per key (None where the logs lack the key).
-    on_divergence : callable ``(epoch, lr) -> None``
-        Called when an epoch's loss is not finite; it may raise. The fit stops either way.
+    on_divergence : callable ``(epoch, lr) -> None``, optional
+        Called when an epoch's loss is not finite; it may raise. The fit stops either way (and
+        ``diverged`` tells the caller).
     interrupt : {'raise', 'warn'}
         Ctrl-C re-raises KeyboardInterrupt, or stops the fit with a UserWarning.
     """
@@ -70,7 +71,8 @@ class Engine:
     def __init__(self, owner, train_epoch: Callable[[float], float], *, learning_rate,
                  schedule: Callable | None = None, figures: Callable[[], dict] | None = None,
                  callbacks=(), history: dict | None = None,
-                 on_divergence: Callable[[int, float], None], interrupt: str = "raise") -> None:
+                 on_divergence: Callable[[int, float], None] | None = None,
+                 interrupt: str = "raise") -> None:
         self.owner = owner
         self.train_epoch = train_epoch
         self.learning_rate = learning_rate
@@ -150,7 +152,8 @@ class Engine:
                 if not math.isfinite(value):
                     self.diverged = True
                     self.owner._set_flat_params(starts[0])
-                    self.on_divergence(self.epoch, lr)
+                    if self.on_divergence is not None:
+                        self.on_divergence(self.epoch, lr)
                     break
                 loss = value
                 if self.end_epoch(value, lr):

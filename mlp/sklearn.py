@@ -86,6 +86,7 @@ _FITTED_PLAIN = {
     "_optimizer_ready": _format.check_bool,
     "_lr": _format.check_float,
     "_device": _format.check_str,
+    # Written by files of mlp 0.1.0 before the engine (nothing reads it); still accepted.
     "_last_logs": lambda v, w: {_format.check_str(k, w): _format.check_optional_float(x, f"{w}.{k}")
                                 for k, x in _format.check_dict(v, w).items()},
     "_random_state": lambda v, w: v if isinstance(v, np.random.RandomState) else _format.fail(
@@ -705,7 +706,7 @@ class _BaseMLP(SklearnCallbackSupportMixin, BaseEstimator):
             if self.solver == "lbfgs":
                 diverged = self._fit_lbfgs(X, Y, sample_weight, eval_set)
             else:
-                diverged = self._fit_stochastic(X, Y, y, sample_weight, incremental, eval_set)
+                diverged = self._fit_stochastic(X, Y, sample_weight, incremental, eval_set)
         finally:
             # A GPU keeps X between epochs; the next fit may pass the same array, changed.
             self._net.release_data()
@@ -740,14 +741,11 @@ class _BaseMLP(SklearnCallbackSupportMixin, BaseEstimator):
             val_loss = float(self._net.loss(X_val, Y_val, sw_val)) + self._loss_offset(Y_val, sw_val)
             return {"val_loss": val_loss, "val_score": float(self._score_raw(X_val, y_val, sw_val))}
 
-        def diverged(epoch, lr):
-            pass  # the fit reports it (_fit), once it knows whether best weights were restored
-
         if not hasattr(self, "history_"):  # coefs_ set by hand, then partial_fit
             self.history_ = {key: [] for key in _HISTORY_KEYS}
         return Engine(self, train_epoch, learning_rate=lr, figures=figures,
                       callbacks=list(rules) + list(self.callbacks or []) + sklearn_bridge_callbacks(self),
-                      history=self.history_, on_divergence=diverged, interrupt="warn")
+                      history=self.history_, interrupt="warn")  # _fit reports a divergence
 
     def _fit_lbfgs(self, X, Y, sample_weight, eval_set):
         from scipy.optimize import minimize
@@ -789,8 +787,6 @@ class _BaseMLP(SklearnCallbackSupportMixin, BaseEstimator):
             res = None
         finally:
             engine.end()  # after res.x: EarlyStopping may restore its best weights
-        if engine.logs is not None:
-            self._last_logs = engine.logs
         self.t_ = getattr(self, "t_", 0)
         if res is None:  # diverged: the last finite iterate is in place
             self.n_iter_, self.loss_ = last["nit"], last["loss"]
@@ -817,7 +813,7 @@ class _BaseMLP(SklearnCallbackSupportMixin, BaseEstimator):
                           "clipped")
         return int(np.clip(self.batch_size, 1, n))
 
-    def _fit_stochastic(self, X, Y, y_raw, sample_weight, incremental, eval_set):
+    def _fit_stochastic(self, X, Y, sample_weight, incremental, eval_set):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         net = self._net
@@ -880,8 +876,6 @@ class _BaseMLP(SklearnCallbackSupportMixin, BaseEstimator):
         self.n_iter_ = 0
         engine.run(1 if incremental else self.max_iter)
         self._lr = invscaling_rate() if invscaling else engine.learning_rate
-        if engine.logs is not None:
-            self._last_logs = engine.logs
         restored = self.early_stopping and rule.best_params is not None
         if restored:
             self._set_flat_params(rule.best_params)
