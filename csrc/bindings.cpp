@@ -102,8 +102,8 @@ double physical_memory() {
 
 // mlp/_validation.py's check_network_size refuses a network that could never fit in memory;
 // this backstop refuses one whose parameters alone exceed it, before anything is allocated.
-void check_network_memory(const std::vector<idx>& sizes, double value_bytes) {
-  double n = 0.0;
+void check_network_memory(const std::vector<idx>& sizes, double value_bytes, double table_values) {
+  double n = table_values;
   for (std::size_t i = 0; i + 1 < sizes.size(); ++i) n += double(sizes[i]) * double(sizes[i + 1]) + double(sizes[i + 1]);
   const double limit = physical_memory();
   if (limit > 0 && n * value_bytes > limit) {
@@ -149,13 +149,13 @@ struct CpuOps {
   static void sgd_step(T* p, const T* g, T* v, idx n, T lr, T mu, bool nesterov) {
     std::vector<T> d(static_cast<std::size_t>(n));
     const auto& k = mlp::cpu::kernels<T>();
-    k.sgd_delta(d.data(), p, g, v, n, lr, mu, nesterov, T(0));
+    k.sgd_delta(d.data(), p, g, v, n, lr, mu, nesterov, T(0), T(1), T(0));
     k.add_inplace(p, d.data(), n);
   }
   static void adam_step(T* p, const T* g, T* m, T* v, idx n, T lr_t, double b1, double b2, T eps) {
     std::vector<T> d(static_cast<std::size_t>(n));
     const auto& k = mlp::cpu::kernels<T>();
-    k.adam_delta(d.data(), p, g, m, v, n, lr_t, T(b1), T(1.0 - b1), T(b2), T(1.0 - b2), eps, T(0));
+    k.adam_delta(d.data(), p, g, m, v, n, lr_t, T(b1), T(1.0 - b1), T(b2), T(1.0 - b2), eps, T(0), T(1), T(0));
     k.add_inplace(p, d.data(), n);
   }
 };
@@ -207,27 +207,65 @@ PYBIND11_MODULE(_core, m) {
 
   py::class_<PyNetwork>(m, "Network")
       .def(py::init([](std::vector<idx> sizes, std::vector<int> acts, std::vector<double> alphas, int loss,
-                       double loss_scale, const std::string& dtype) {
+                       double loss_scale, const std::string& dtype, std::vector<std::vector<idx>> embeddings,
+                       idx n_inputs) {
              std::vector<Act> a;
              for (int x : acts) a.push_back(to_act(x));
              for (idx s : sizes)  // the constructor checks the range too; this keeps the sums below exact
                if (s < 1 || s > (idx(1) << 31)) throw py::value_error("sizes: layer widths must be in [1, 2^31]");
-             check_network_memory(sizes, dtype == "float32" ? 4.0 : 8.0);
+             std::vector<mlp::EmbeddingSpec> emb;
+             double table_values = 0.0;
+             for (const auto& e : embeddings) {
+               if (e.size() != 3 || e[1] < 1 || e[1] > (idx(1) << 24) || e[2] < 1 || e[2] > (idx(1) << 31))
+                 throw py::value_error("embeddings: expected (column, rows in [1, 2^24], width in [1, 2^31]) triples");
+               emb.push_back({e[0], e[1], e[2]});
+               table_values += double(e[1]) * double(e[2]);
+             }
+             check_network_memory(sizes, dtype == "float32" ? 4.0 : 8.0, table_values);
              auto net = std::make_unique<PyNetwork>();
              if (dtype == "float32")
-               net->f = std::make_unique<mlp::Network<float>>(sizes, a, alphas, to_loss(loss), loss_scale);
+               net->f = std::make_unique<mlp::Network<float>>(sizes, a, alphas, to_loss(loss), loss_scale, emb, n_inputs);
              else if (dtype == "float64")
-               net->d = std::make_unique<mlp::Network<double>>(sizes, a, alphas, to_loss(loss), loss_scale);
+               net->d = std::make_unique<mlp::Network<double>>(sizes, a, alphas, to_loss(loss), loss_scale, emb, n_inputs);
              else
                throw py::value_error("dtype: expected 'float32' or 'float64', got '" + dtype + "'");
              return net;
            }),
            py::arg("sizes"), py::arg("activations"), py::arg("alphas"), py::arg("loss"), py::arg("loss_scale"),
-           py::arg("dtype"))
+           py::arg("dtype"), py::arg("embeddings") = std::vector<std::vector<idx>>(), py::arg("n_inputs") = 0)
       .def_property_readonly("dtype", &PyNetwork::dtype)
       .def_property_readonly("n_layers", [](PyNetwork& s) { return s.visit([](auto& n) { return n.n_layers(); }); })
       .def_property_readonly("n_params", [](PyNetwork& s) { return s.visit([](auto& n) { return n.n_params(); }); })
       .def_property_readonly("sizes", [](PyNetwork& s) { return s.visit([](auto& n) { return n.sizes(); }); })
+      .def_property_readonly("n_inputs", [](PyNetwork& s) { return s.visit([](auto& n) { return n.n_inputs(); }); })
+      .def("embedding", [](py::object self, idx e) {
+        auto& s = self.cast<PyNetwork&>();
+        return s.visit([&](auto& n) -> py::object {
+          using T = std::remove_reference_t<decltype(*n.params())>;
+          if (e < 0 || e >= idx(n.embeddings().size())) throw py::index_error("embedding: index out of range");
+          const idx r = n.embeddings()[std::size_t(e)].rows, c = n.embeddings()[std::size_t(e)].width;
+          return py::array_t<T>({r, c}, {idx(sizeof(T)) * c, idx(sizeof(T))}, n.params() + n.embedding_offset(e), self);
+        });
+      })
+      .def("set_dropout", [](PyNetwork& s, std::vector<double> rates) {
+        for (double r : rates)
+          if (!std::isfinite(r) || r < 0 || r >= 1) throw py::value_error("dropout: rates must be in [0, 1)");
+        s.visit([&](auto& n) { n.set_dropout(rates); return 0; });
+      }, py::arg("rates"))
+      .def_property_readonly("dropout", [](PyNetwork& s) { return s.visit([](auto& n) { return n.dropout(); }); })
+      .def("set_schedule", [](PyNetwork& s, int slot, int kind, double warmup, double total, double floor, double flat) {
+        if (slot < 0 || slot >= mlp::kNumSchedSlots) throw py::value_error("slot: expected 0, 1 or 2");
+        mlp::Schedule sc;
+        sc.kind = mlp::SchedKind(kind); sc.warmup = warmup; sc.total = total; sc.floor = floor; sc.flat = flat;
+        if (!mlp::schedule_valid(sc)) throw py::value_error("schedule: settings out of range");
+        s.visit([&](auto& n) { n.set_schedule(mlp::SchedSlot(slot), sc); return 0; });
+      }, py::arg("slot"), py::arg("kind"), py::arg("warmup") = 0.0, py::arg("total") = 1.0, py::arg("floor") = 0.0,
+         py::arg("flat") = 0.0)
+      .def("set_label_smoothing", [](PyNetwork& s, double ls) {
+        if (!std::isfinite(ls) || ls < 0 || ls > 1) throw py::value_error("label_smoothing: expected a number in [0, 1]");
+        s.visit([&](auto& n) { n.set_label_smoothing(ls); return 0; });
+      }, py::arg("label_smoothing"))
+      .def_property_readonly("label_smoothing", [](PyNetwork& s) { return s.visit([](auto& n) { return n.label_smoothing(); }); })
       .def_property("step", [](PyNetwork& s) { return s.visit([](auto& n) { return n.step(); }); },
                     [](PyNetwork& s, long long v) {
                       if (v < 0) throw py::value_error("step: must be >= 0");
@@ -257,14 +295,19 @@ PYBIND11_MODULE(_core, m) {
           return py::array_t<T>({n.sizes()[i + 1]}, {idx(sizeof(T))}, n.params() + n.bias_offset(i), self);
         });
       })
-      .def("set_optimizer", [](PyNetwork& s, int kind, double momentum, bool nesterov, double b1, double b2, double eps) {
+      .def("set_optimizer", [](PyNetwork& s, int kind, double momentum, bool nesterov, double b1, double b2, double eps,
+                               double weight_decay, bool decay_bias, double clipnorm) {
         if (kind != 0 && kind != 1) throw py::value_error("kind: expected OptimizerKind.SGD or OptimizerKind.ADAM");
+        if (!std::isfinite(weight_decay) || weight_decay < 0) throw py::value_error("weight_decay: expected a finite number >= 0");
+        if (!std::isfinite(clipnorm) || clipnorm < 0) throw py::value_error("clipnorm: expected a finite number >= 0");
         mlp::OptimizerConfig c;
         c.kind = mlp::OptKind(kind); c.momentum = momentum; c.nesterov = nesterov;
         c.beta1 = b1; c.beta2 = b2; c.eps = eps;
+        c.weight_decay = weight_decay; c.decay_bias = decay_bias; c.clipnorm = clipnorm;
         s.visit([&](auto& n) { n.set_optimizer(c); return 0; });
       }, py::arg("kind"), py::arg("momentum") = 0.0, py::arg("nesterov") = false, py::arg("beta1") = 0.9,
-         py::arg("beta2") = 0.999, py::arg("eps") = 1e-8)
+         py::arg("beta2") = 0.999, py::arg("eps") = 1e-8, py::arg("weight_decay") = 0.0, py::arg("decay_bias") = false,
+         py::arg("clipnorm") = 0.0)
       .def("set_l2", [](PyNetwork& s, double alpha, bool per_sample) {
         if (!std::isfinite(alpha) || alpha < 0) throw py::value_error("alpha: L2 strength must be finite and >= 0");
         s.visit([&](auto& n) { n.set_l2(alpha, per_sample); return 0; });
@@ -317,7 +360,7 @@ PYBIND11_MODULE(_core, m) {
         }
         mlp::EpochResult r = s.visit([&](auto& n) {
           using T = std::remove_reference_t<decltype(*n.params())>;
-          const T* px = ptr<T>(x, "x", 2, -1, n.sizes().front());
+          const T* px = ptr<T>(x, "x", 2, -1, n.n_inputs());
           const idx rows = x.shape(0);
           if (rows < 1) throw py::value_error("x: expected at least one row");
           const T* py_ = ptr<T>(y, "y", 2, rows, n.sizes().back());
@@ -337,7 +380,7 @@ PYBIND11_MODULE(_core, m) {
       .def("predict", [](PyNetwork& s, const py::array& x) {
         return s.visit([&](auto& n) -> py::object {
           using T = std::remove_reference_t<decltype(*n.params())>;
-          const T* px = ptr<T>(x, "x", 2, -1, n.sizes().front());
+          const T* px = ptr<T>(x, "x", 2, -1, n.n_inputs());
           const idx rows = x.shape(0);
           auto out = empty<T>(rows, n.sizes().back());
           T* po = out.mutable_data();
@@ -352,7 +395,7 @@ PYBIND11_MODULE(_core, m) {
       .def("loss", [](PyNetwork& s, const py::array& x, const py::array& y, const py::object& sw) {
         return s.visit([&](auto& n) {
           using T = std::remove_reference_t<decltype(*n.params())>;
-          const T* px = ptr<T>(x, "x", 2, -1, n.sizes().front());
+          const T* px = ptr<T>(x, "x", 2, -1, n.n_inputs());
           const idx rows = x.shape(0);
           const T* py_ = ptr<T>(y, "y", 2, rows, n.sizes().back());
           const T* pw = opt_ptr<T>(sw, "sample_weight", rows);
@@ -361,10 +404,11 @@ PYBIND11_MODULE(_core, m) {
           return n.loss_and_grad(px, py_, pw, rows, nullptr);
         });
       }, py::arg("x"), py::arg("y"), py::arg("sample_weight"))
-      .def("loss_and_grad", [](PyNetwork& s, const py::array& x, const py::array& y, const py::object& sw) {
+      .def("loss_and_grad", [](PyNetwork& s, const py::array& x, const py::array& y, const py::object& sw,
+                               bool training) {
         return s.visit([&](auto& n) -> py::object {
           using T = std::remove_reference_t<decltype(*n.params())>;
-          const T* px = ptr<T>(x, "x", 2, -1, n.sizes().front());
+          const T* px = ptr<T>(x, "x", 2, -1, n.n_inputs());
           const idx rows = x.shape(0);
           const T* py_ = ptr<T>(y, "y", 2, rows, n.sizes().back());
           const T* pw = opt_ptr<T>(sw, "sample_weight", rows);
@@ -376,11 +420,12 @@ PYBIND11_MODULE(_core, m) {
           const std::uintptr_t key = gpu ? s.key_for(x, y, sw) : 0;
           {
             py::gil_scoped_release rel;
-            loss = gpu ? gpu->loss_and_grad(px, py_, pw, rows, pg, key) : n.loss_and_grad(px, py_, pw, rows, pg);
+            loss = gpu ? gpu->loss_and_grad(px, py_, pw, rows, pg, key)
+                       : n.loss_and_grad(px, py_, pw, rows, pg, training);
           }
           return py::make_tuple(loss, grad);
         });
-      }, py::arg("x"), py::arg("y"), py::arg("sample_weight"))
+      }, py::arg("x"), py::arg("y"), py::arg("sample_weight"), py::arg("training") = false)
       .def_property_readonly("device", [](PyNetwork& s) {
         const int d = s.device();
         return d < 0 ? std::string("cpu") : "cuda:" + std::to_string(d);

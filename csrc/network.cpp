@@ -105,8 +105,9 @@ void epoch_order(idx* perm, idx n, bool shuffle, std::uint64_t& rng) {
 
 template <class T>
 Network<T>::Network(std::vector<idx> sizes, std::vector<Act> acts, std::vector<double> alphas,
-                    LossKind loss, double loss_scale)
-    : sizes_(std::move(sizes)), acts_(std::move(acts)), loss_(loss), loss_scale_(loss_scale) {
+                    LossKind loss, double loss_scale, std::vector<EmbeddingSpec> embeddings, idx n_inputs)
+    : sizes_(std::move(sizes)), acts_(std::move(acts)), loss_(loss), loss_scale_(loss_scale),
+      emb_(std::move(embeddings)) {
   MLP_CHECK(sizes_.size() >= 2, "a network needs at least one layer (sizes = [in, ..., out])");
   MLP_CHECK(acts_.size() == sizes_.size() - 1, "one activation per layer expected");
   MLP_CHECK(alphas.size() == acts_.size(), "one alpha per layer expected");
@@ -135,7 +136,98 @@ Network<T>::Network(std::vector<idx> sizes, std::vector<Act> acts, std::vector<d
     b_off_.push_back(off);
     off += sizes_[l + 1];
   }
+  n_inputs_ = emb_.empty() ? sizes_[0] : n_inputs;
+  if (!emb_.empty()) {
+    MLP_CHECK(n_inputs_ >= idx(emb_.size()) && n_inputs_ <= (idx(1) << 31), "n_inputs must cover the embedded columns");
+    std::vector<char> embedded(std::size_t(n_inputs_), 0);
+    idx pos = 0;
+    for (const EmbeddingSpec& e : emb_) {
+      MLP_CHECK(e.column >= 0 && e.column < n_inputs_ && !embedded[std::size_t(e.column)],
+                "embedding columns must be distinct columns of x");
+      MLP_CHECK(e.rows >= 1 && e.rows <= (idx(1) << 24), "embedding rows must be in [1, 2^24]");
+      MLP_CHECK(e.width >= 1 && e.width <= (idx(1) << 31) && e.rows * e.width < (idx(1) << 40),
+                "embedding width out of range");
+      embedded[std::size_t(e.column)] = 1;
+      emb_off_.push_back(off);
+      off += e.rows * e.width;
+      emb_pos_.push_back(pos);
+      pos += e.width;
+    }
+    for (idx c = 0; c < n_inputs_; ++c)
+      if (!embedded[std::size_t(c)]) numeric_cols_.push_back(c);
+    MLP_CHECK(pos + idx(numeric_cols_.size()) == sizes_[0],
+              "sizes[0] must equal the embedding widths plus the other columns");
+  }
+  dropout_.assign(std::size_t(L), 0.0);
   params_.assign(std::size_t(off), T(0));
+}
+
+template <class T>
+void Network<T>::set_dropout(std::vector<double> rates) {
+  MLP_CHECK(rates.size() == acts_.size(), "one dropout rate per layer expected");
+  for (std::size_t l = 0; l < rates.size(); ++l) {
+    MLP_CHECK(std::isfinite(rates[l]) && rates[l] >= 0 && rates[l] < 1, "dropout rates must be in [0, 1)");
+    MLP_CHECK(rates[l] == 0 || (l + 1 < rates.size() && acts_[l] != Act::Softmax),
+              "dropout applies to hidden layers only");
+  }
+  dropout_ = std::move(rates);
+}
+
+template <class T>
+void Network<T>::set_schedule(SchedSlot slot, Schedule s) {
+  MLP_CHECK(int(slot) >= 0 && int(slot) < kNumSchedSlots, "unknown schedule slot");
+  s.origin = step_;
+  MLP_CHECK(schedule_valid(s), "schedule settings out of range");
+  sched_[int(slot)] = s;
+}
+
+template <class T>
+void Network<T>::set_label_smoothing(double ls) {
+  MLP_CHECK(std::isfinite(ls) && ls >= 0 && ls <= 1, "label_smoothing must be in [0, 1]");
+  MLP_CHECK(ls == 0 || loss_ == LossKind::CategoricalCrossEntropy || loss_ == LossKind::BinaryCrossEntropy,
+            "label smoothing needs a cross-entropy loss");
+  label_smoothing_ = ls;
+}
+
+template <class T>
+double Network<T>::dropout_rate(idx l) const {
+  const double r = dropout_[std::size_t(l)];
+  if (r == 0.0) return 0.0;
+  const double v = r * schedule_factor(sched_[int(SchedSlot::Dropout)], step_);
+  return v < 0.0 ? 0.0 : (v < r ? v : r);  // a schedule never raises the rate past its base
+}
+
+template <class T>
+bool Network<T>::is_weight(idx offset) const {
+  for (idx l = 0; l < n_layers(); ++l)
+    if (offset >= w_off_[l] && offset < b_off_[l]) return true;
+  return !emb_off_.empty() && offset >= emb_off_[0];
+}
+
+template <class T>
+void Network<T>::embed_rows(T* x0, const T* x, const idx* rows, idx count) const {
+  const idx in0 = sizes_[0];
+  for (idx i = 0; i < count; ++i) {
+    const T* xr = x + (rows ? rows[i] : i) * n_inputs_;
+    T* dst = x0 + i * in0;
+    for (std::size_t e = 0; e < emb_.size(); ++e) {
+      const idx code = idx(xr[emb_[e].column]);
+      std::copy_n(params_.data() + emb_off_[e] + code * emb_[e].width, emb_[e].width, dst + emb_pos_[e]);
+    }
+    T* num = dst + (in0 - idx(numeric_cols_.size()));
+    for (std::size_t c = 0; c < numeric_cols_.size(); ++c) num[c] = xr[numeric_cols_[c]];
+  }
+}
+
+template <class T>
+void Network<T>::check_codes(const T* x, idx n) const {
+  for (const EmbeddingSpec& e : emb_)
+    for (idx i = 0; i < n; ++i) {
+      const T v = x[i * n_inputs_ + e.column];
+      MLP_CHECK(v >= T(0) && v < T(e.rows) && v == std::floor(v),
+                "embedded column " + std::to_string(e.column) + " holds a value that is not a code in [0, " +
+                    std::to_string(e.rows) + ")");
+    }
 }
 
 template <class T>
@@ -143,6 +235,8 @@ void Network<T>::set_optimizer(const OptimizerConfig& cfg) {
   MLP_CHECK(std::isfinite(cfg.momentum) && cfg.momentum >= 0 && cfg.momentum <= 1, "momentum must be in [0, 1]");
   MLP_CHECK(cfg.beta1 >= 0 && cfg.beta1 < 1 && cfg.beta2 >= 0 && cfg.beta2 < 1, "betas must be in [0, 1)");
   MLP_CHECK(std::isfinite(cfg.eps) && cfg.eps > 0, "epsilon must be finite and > 0");
+  MLP_CHECK(std::isfinite(cfg.weight_decay) && cfg.weight_decay >= 0, "weight_decay must be finite and >= 0");
+  MLP_CHECK(std::isfinite(cfg.clipnorm) && cfg.clipnorm >= 0, "clipnorm must be finite and >= 0");
   opt_ = cfg;
   reset_optimizer_state();
 }
@@ -200,6 +294,12 @@ void Network<T>::ensure_work(int nt, idx cap, int shards) {
   for (idx l = 1; l <= L; ++l) maxw = std::max(maxw, sizes_[l]);
   for (int t = 0; t < nt; ++t) {
     Work& w = work_[std::size_t(t)];
+    // Dropout can be switched on after the buffers were made: its keys are sized on their own.
+    if (w.keys.size() != std::size_t(L)) w.keys.assign(std::size_t(L), {});
+    if (w.masks.size() != std::size_t(L)) w.masks.assign(std::size_t(L), {});
+    for (idx l = 0; l < L; ++l)
+      if (dropout_[std::size_t(l)] > 0 && w.keys[l].size() < std::size_t(std::max(cap, w.cap)))
+        w.keys[l].resize(std::size_t(std::max(cap, w.cap)));
     if (w.cap >= cap) continue;
     w.z.assign(std::size_t(L), {});
     w.a.assign(std::size_t(L), {});
@@ -210,6 +310,11 @@ void Network<T>::ensure_work(int nt, idx cap, int shards) {
     }
     w.d0.resize(std::size_t(cap * maxw));
     w.d1.resize(std::size_t(cap * maxw));
+    if (!emb_.empty()) {
+      w.x0.resize(std::size_t(cap * sizes_[0]));
+      w.dx0.resize(std::size_t(cap * sizes_[0]));
+    }
+
     w.y.resize(std::size_t(cap * sizes_[L]));
     w.w.resize(std::size_t(cap));
     w.cap = cap;
@@ -236,7 +341,7 @@ idx Network<T>::chunk_for(idx shard_rows) const {
 
 template <class T>
 double Network<T>::accumulate(Work& w, T* grad, const T* x, const T* y, const T* sw, const idx* rows,
-                              idx count, idx chunk, T coef) {
+                              idx count, idx chunk, T coef, bool training) {
   const cpu::Kernels<T>& k = cpu::kernels<T>();
   const idx L = n_layers();
   const idx out = sizes_[L];
@@ -244,23 +349,52 @@ double Network<T>::accumulate(Work& w, T* grad, const T* x, const T* y, const T*
   // The cross-entropies take the output layer's logits alone (loss.cpp): training writes them
   // and skips the softmax / sigmoid pass over the output (w.a[L - 1] stays unused).
   const bool logits_only = loss_ == LossKind::CategoricalCrossEntropy || loss_ == LossKind::BinaryCrossEntropy;
+  const bool embedded = !emb_.empty();
+  // Dropout masks of this step, per hidden layer (rate 0: none).
+  std::vector<DropMask<T>>& masks = w.masks;
+  bool any_drop = false;
+  for (idx l = 0; l < L; ++l) {
+    masks[l] = DropMask<T>();
+    const double rate = training ? dropout_rate(l) : 0.0;
+    if (rate <= 0.0) continue;
+    masks[l].keys = w.keys[l].data();
+    masks[l].threshold = dropout_threshold(rate);
+    masks[l].scale = T(1.0 / (1.0 - rate));
+    any_drop = true;
+  }
+  auto mask = [&](idx l) -> const DropMask<T>* { return masks[l].keys ? &masks[l] : nullptr; };
+  // Label smoothing: y (1 - ls) + ls / K, applied as the targets are gathered.
+  const T ls = T(label_smoothing_);
+  const T ls_add = T(label_smoothing_ / double(loss_ == LossKind::BinaryCrossEntropy ? 2 : out));
+  if (embedded && count > 0)  // the tables' gradient is scatter-added: start from 0
+    std::fill(grad + emb_off_[0], grad + n_params(), T(0));
   for (idx c0 = 0; c0 < count; c0 += chunk) {
     const idx cnt = std::min<idx>(chunk, count - c0);
     const idx* r = rows + c0;
+    if (any_drop)
+      for (idx l = 0; l + 1 < L; ++l)
+        if (masks[l].keys)
+          for (idx i = 0; i < cnt; ++i) w.keys[l][std::size_t(i)] = dropout_row_key(drop_seed_, step_, l, r[i]);
+    if (embedded) embed_rows(w.x0.data(), x, r, cnt);
+    const T* x_in = embedded ? w.x0.data() : x;
+    const idx* r_in = embedded ? nullptr : r;
     for (idx l = 0; l < L; ++l) {
-      const T* in = l == 0 ? x : w.a[l - 1].data();
+      const T* in = l == 0 ? x_in : w.a[l - 1].data();
       T* zl = w.z[l].empty() ? nullptr : w.z[l].data();
       const bool skip_act = logits_only && l == L - 1;
       cpu::dense_forward<T>(skip_act ? nullptr : zl, skip_act ? zl : w.a[l].data(), in,
                             params_.data() + w_off_[l], params_.data() + b_off_[l], cnt, sizes_[l],
                             sizes_[l + 1], skip_act ? Act::Identity : acts_[l], alphas_[l],
-                            l == 0 ? r : nullptr, packed_fwd_[l].empty() ? nullptr : packed_fwd_[l].data());
+                            l == 0 ? r_in : nullptr, packed_fwd_[l].empty() ? nullptr : packed_fwd_[l].data(),
+                            mask(l));
     }
     if (out == 1) {  // one target (a regressor): a gather, not a copy call per row
       for (idx i = 0; i < cnt; ++i) w.y[std::size_t(i)] = y[r[i]];
     } else {
       for (idx i = 0; i < cnt; ++i) std::copy_n(y + r[i] * out, out, w.y.data() + i * out);
     }
+    if (ls != T(0))
+      for (idx i = 0; i < cnt * out; ++i) w.y[std::size_t(i)] = w.y[std::size_t(i)] * (T(1) - ls) + ls_add;
     if (sw)
       for (idx i = 0; i < cnt; ++i) w.w[std::size_t(i)] = sw[r[i]];
     const T* zL = w.z[L - 1].data();
@@ -272,17 +406,31 @@ double Network<T>::accumulate(Work& w, T* grad, const T* x, const T* y, const T*
     T* dnext = w.d1.data();
     const T beta = c0 == 0 ? T(0) : T(1);
     for (idx l = L - 1; l >= 0; --l) {
-      const T* in = l == 0 ? x : w.a[l - 1].data();
-      T* dx = l > 0 ? dnext : nullptr;
+      const T* in = l == 0 ? x_in : w.a[l - 1].data();
+      T* dx = l > 0 ? dnext : (embedded ? w.dx0.data() : nullptr);
       const Act pa = l > 0 ? acts_[l - 1] : Act::Identity;
       const T palpha = l > 0 ? alphas_[l - 1] : T(0);
       const T* pz = l > 0 && !w.z[l - 1].empty() ? w.z[l - 1].data() : nullptr;
       const T* pa_buf = l > 0 ? w.a[l - 1].data() : nullptr;
       cpu::dense_backward<T>(grad + w_off_[l], grad + b_off_[l], dx, dcur, in,
                              params_.data() + w_off_[l], cnt, sizes_[l], sizes_[l + 1], beta,
-                             l == 0 ? r : nullptr, pa, palpha, pz, pa_buf,
-                             packed_bwd_[l].empty() ? nullptr : packed_bwd_[l].data());
+                             l == 0 ? r_in : nullptr, pa, palpha, pz, pa_buf,
+                             packed_bwd_[l].empty() ? nullptr : packed_bwd_[l].data(),
+                             l > 0 ? mask(l - 1) : nullptr);
       std::swap(dcur, dnext);
+    }
+    if (embedded) {  // scatter-add dL/dx0 into the tables' rows, row by row: a fixed order
+      const idx in0 = sizes_[0];
+      for (idx i = 0; i < cnt; ++i) {
+        const T* xr = x + r[i] * n_inputs_;
+        const T* d = w.dx0.data() + i * in0;
+        for (std::size_t e = 0; e < emb_.size(); ++e) {
+          const idx wd = emb_[e].width;
+          T* ge = grad + emb_off_[e] + idx(xr[emb_[e].column]) * wd;
+          const T* de = d + emb_pos_[e];
+          for (idx j = 0; j < wd; ++j) ge[j] += de[j];
+        }
+      }
     }
   }
   return loss;
@@ -306,47 +454,54 @@ double Network<T>::step_lr(double lr) const {
   return lr * std::sqrt(1.0 - std::pow(opt_.beta2, t)) / (1.0 - std::pow(opt_.beta1, t));
 }
 
-// Sums the gradient buffers of the shards in ids over parameter block b into shard_grad_[0], then
-// either computes the optimizer's step there (update; *finite says whether every weight stays
-// finite) or writes the gradient with its L2 term to grad_out.
+// Sums the gradient buffers of the shards in ids over parameter block b into shard_grad_[0]
+// (unless summed: a clipping pass did it already), then either computes the optimizer's step
+// there (update; *finite says whether every weight stays finite) or writes the gradient with its
+// L2 term to grad_out. gscale scales the data gradient (clipping); decay is lr * weight_decay.
 // Returns the block's sum of squared weights (before the update) for the L2 penalty.
 // lr is the step's rate as step_lr gives it.
 template <class T>
 double Network<T>::reduce_and_step(int b, const int* ids, int n_ids, double lr, double l2_eff, bool update,
-                                   T* grad_out, bool* finite) {
+                                   T* grad_out, bool* finite, bool summed, double gscale, double decay) {
   const cpu::Kernels<T>& k = cpu::kernels<T>();
   const auto [c0, c1] = block(b);
   *finite = true;
   if (c1 <= c0) return 0.0;
-  const T* bufs[kMaxShards];
-  for (int s = 0; s < n_ids; ++s) bufs[s] = shard_grad_[std::size_t(ids[s])].data() + c0;
   T* g = shard_grad_[0].data() + c0;
-  k.sum_buffers(g, bufs, n_ids, c1 - c0);
+  if (!summed) {
+    const T* bufs[kMaxShards];
+    for (int s = 0; s < n_ids; ++s) bufs[s] = shard_grad_[std::size_t(ids[s])].data() + c0;
+    k.sum_buffers(g, bufs, n_ids, c1 - c0);
+  }
   double sq = 0.0;
   const T lr_t = T(lr);  // Adam's bias correction already in (step_lr)
-  for (idx l = 0; l < n_layers(); ++l) {
-    for (int part = 0; part < 2; ++part) {  // 0: weights (penalized), 1: bias
-      const idx s0 = part == 0 ? w_off_[l] : b_off_[l];
-      const idx s1 = part == 0 ? b_off_[l] : b_off_[l] + sizes_[l + 1];
-      const idx lo = std::max(s0, c0), hi = std::min(s1, c1);
-      if (lo >= hi) continue;
-      const T l2 = part == 0 ? T(l2_eff) : T(0);
-      const T* p = params_.data() + lo;
-      T* gl = g + (lo - c0);
-      if (part == 0 && l2_eff != 0.0) sq += k.sum_squares(p, hi - lo);
-      bool ok = true;
-      if (!update) {
-        for (idx i = 0; i < hi - lo; ++i) grad_out[lo + i] = gl[i] + l2 * p[i];
-      } else if (opt_.kind == OptKind::Adam) {
-        ok = k.adam_delta(gl, p, gl, opt_m_.data() + lo, opt_v_.data() + lo, hi - lo, lr_t, T(opt_.beta1),
-                          T(1.0 - opt_.beta1), T(opt_.beta2), T(1.0 - opt_.beta2), T(opt_.eps), l2);
-      } else {
-        ok = k.sgd_delta(gl, p, gl, opt_m_.empty() ? nullptr : opt_m_.data() + lo, hi - lo, lr_t,
-                         T(opt_.momentum), opt_.nesterov, l2);
-      }
-      *finite = *finite && ok;
+  const T gs = T(gscale);
+  // Parameter ranges in order: per layer its weights (penalized) then its bias, then the tables.
+  auto visit = [&](idx s0, idx s1, bool weight) {
+    const idx lo = std::max(s0, c0), hi = std::min(s1, c1);
+    if (lo >= hi) return;
+    const T l2 = weight ? T(l2_eff) : T(0);
+    const T dec = weight || opt_.decay_bias ? T(decay) : T(0);
+    const T* p = params_.data() + lo;
+    T* gl = g + (lo - c0);
+    if (weight && l2_eff != 0.0) sq += k.sum_squares(p, hi - lo);
+    bool ok = true;
+    if (!update) {
+      for (idx i = 0; i < hi - lo; ++i) grad_out[lo + i] = gl[i] + l2 * p[i];
+    } else if (opt_.kind == OptKind::Adam) {
+      ok = k.adam_delta(gl, p, gl, opt_m_.data() + lo, opt_v_.data() + lo, hi - lo, lr_t, T(opt_.beta1),
+                        T(1.0 - opt_.beta1), T(opt_.beta2), T(1.0 - opt_.beta2), T(opt_.eps), l2, gs, dec);
+    } else {
+      ok = k.sgd_delta(gl, p, gl, opt_m_.empty() ? nullptr : opt_m_.data() + lo, hi - lo, lr_t,
+                       T(opt_.momentum), opt_.nesterov, l2, gs, dec);
     }
+    *finite = *finite && ok;
+  };
+  for (idx l = 0; l < n_layers(); ++l) {
+    visit(w_off_[l], b_off_[l], true);
+    visit(b_off_[l], b_off_[l] + sizes_[l + 1], false);
   }
+  if (!emb_off_.empty()) visit(emb_off_[0], n_params(), true);
   return sq;
 }
 
@@ -374,6 +529,7 @@ EpochResult Network<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, 
   MLP_CHECK(batch_size > 0, "batch_size must be > 0");
   MLP_CHECK(std::isfinite(lr) && lr >= 0, "learning rate must be finite and >= 0");
   const idx batch = std::min(batch_size, n);
+  check_codes(x, n);
   perm_.resize(std::size_t(n));
   if (order != nullptr) {
     // A caller's order (the estimators draw scikit-learn's): every row exactly once, since the
@@ -396,6 +552,7 @@ EpochResult Network<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, 
   const idx nb = (n + batch - 1) / batch;
   std::vector<double> loss_slot(std::size_t(ns), 0.0), pen_slot(std::size_t(kParamBlocks), 0.0);
   std::vector<char> finite_slot(std::size_t(kParamBlocks), 1);
+  std::vector<double> gsq_slot(opt_.clipnorm > 0 ? std::size_t(kParamBlocks) : 0, 0.0);
   EpochResult res;
   double epoch_sum = 0.0, weight_total = 0.0;
   bool stop = false;
@@ -423,7 +580,7 @@ EpochResult Network<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, 
         for (int sh = tid; sh < ns; sh += nthr) {
           const idx r0 = shard_start(rb, sh, ns), r1 = shard_start(rb, sh + 1, ns);
           loss_slot[sh] = r1 > r0 ? accumulate(work_[tid], shard_grad_[sh].data(), x, y, sw, perm + s + r0,
-                                               r1 - r0, chunk, coef)
+                                               r1 - r0, chunk, coef, true)
                                   : 0.0;
         }
         barrier();
@@ -438,10 +595,33 @@ EpochResult Network<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, 
         int ids[kMaxShards];
         const int n_ids = shards_with_rows(rb, ns, ids);
         const double l2_eff = l2_ / (l2_per_sample_ ? wsum : 1.0);
-        const double lr_step = step_lr(lr);  // once per batch, not per block
-        for (int blk = split(kParamBlocks, tid, nthr); blk < split(kParamBlocks, tid + 1, nthr); ++blk) {
+        // Once per batch, not per block: the scheduled rate, Adam's bias-corrected one, the decay.
+        const double lr_b = lr * schedule_factor(sched_[int(SchedSlot::LearningRate)], step_);
+        const double lr_step = step_lr(lr_b);
+        const double decay =
+            lr_b * opt_.weight_decay * schedule_factor(sched_[int(SchedSlot::WeightDecay)], step_);
+        const int blk0 = split(kParamBlocks, tid, nthr), blk1 = split(kParamBlocks, tid + 1, nthr);
+        double gscale = 1.0;
+        const bool clip = opt_.clipnorm > 0;
+        if (clip) {  // the global norm needs the whole sum first: sum and square in one pass
+          const cpu::Kernels<T>& k = cpu::kernels<T>();
+          for (int blk = blk0; blk < blk1; ++blk) {
+            const auto [c0, c1] = block(blk);
+            if (c1 <= c0) { gsq_slot[blk] = 0.0; continue; }
+            const T* bufs[kMaxShards];
+            for (int q = 0; q < n_ids; ++q) bufs[q] = shard_grad_[std::size_t(ids[q])].data() + c0;
+            k.sum_buffers(shard_grad_[0].data() + c0, bufs, n_ids, c1 - c0);
+            gsq_slot[blk] = k.sum_squares(shard_grad_[0].data() + c0, c1 - c0);
+          }
+          barrier();
+          double sq = 0.0;  // every thread sums the blocks in the same order: the same factor
+          for (int blk = 0; blk < kParamBlocks; ++blk) sq += gsq_slot[blk];
+          gscale = std::min(1.0, opt_.clipnorm / (std::sqrt(sq) + 1e-6));
+        }
+        for (int blk = blk0; blk < blk1; ++blk) {
           bool finite = true;
-          pen_slot[blk] = reduce_and_step(blk, ids, n_ids, lr_step, l2_eff, true, nullptr, &finite);
+          pen_slot[blk] = reduce_and_step(blk, ids, n_ids, lr_step, l2_eff, true, nullptr, &finite, clip, gscale,
+                                          decay);
           finite_slot[blk] = finite ? 1 : 0;
         }
         barrier();
@@ -506,9 +686,11 @@ EpochResult Network<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, 
 template <class T>
 void Network<T>::predict(T* out, const T* x, idx n) {
   if (n <= 0) return;
+  check_codes(x, n);
   const idx L = n_layers();
   idx maxw = 1;
   for (idx l = 1; l < L; ++l) maxw = std::max(maxw, sizes_[l]);
+  if (!emb_.empty()) maxw = std::max(maxw, sizes_[0]);  // the embedded input shares the buffers
   const idx chunk = chunk_rows(256, maxw);
   const idx nchunks = (n + chunk - 1) / chunk;
   const int nt = int(std::min<idx>(threads_for(kMaxShards), nchunks));
@@ -528,9 +710,13 @@ void Network<T>::predict(T* out, const T* x, idx n) {
 #endif
     for (idx c = 0; c < nchunks; ++c) {
       const idx r0 = c * chunk, cnt = std::min(chunk, n - r0);
-      const T* in = x + r0 * sizes_[0];
+      const T* in = x + r0 * n_inputs_;
       T* cur = buf0.data();
       T* nxt = buf1.data();
+      if (!emb_.empty()) {  // the first layer's input, in nxt (cur is the first layer's output)
+        embed_rows(nxt, in, nullptr, cnt);
+        in = nxt;
+      }
       for (idx l = 0; l < L; ++l) {
         T* dst = l == L - 1 ? out + r0 * sizes_[L] : cur;
         cpu::dense_forward<T>(nullptr, dst, in, params_.data() + w_off_[l], params_.data() + b_off_[l], cnt,
@@ -544,8 +730,9 @@ void Network<T>::predict(T* out, const T* x, idx n) {
 }
 
 template <class T>
-double Network<T>::loss_and_grad(const T* x, const T* y, const T* sw, idx n, T* grad) {
+double Network<T>::loss_and_grad(const T* x, const T* y, const T* sw, idx n, T* grad, bool training) {
   MLP_CHECK(n > 0, "loss needs at least one row");
+  check_codes(x, n);
   std::vector<idx> rows(static_cast<std::size_t>(n));
   std::iota(rows.begin(), rows.end(), idx(0));
   const int ns = shards_for(n, n_params());
@@ -576,7 +763,7 @@ double Network<T>::loss_and_grad(const T* x, const T* y, const T* sw, idx n, T* 
     for (int sh = tid; sh < ns; sh += nthr) {
       const idx r0 = shard_start(n, sh, ns), r1 = shard_start(n, sh + 1, ns);
       loss_slot[sh] = r1 > r0 ? accumulate(work_[tid], shard_grad_[sh].data(), x, y, sw, rows.data() + r0,
-                                           r1 - r0, chunk, coef)
+                                           r1 - r0, chunk, coef, training)
                               : 0.0;
     }
     barrier();

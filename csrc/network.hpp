@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "common.hpp"
+#include "dropout.hpp"
+#include "schedule.hpp"
 
 namespace mlp {
 
@@ -16,7 +18,24 @@ struct OptimizerConfig {
   double momentum = 0.0;
   bool nesterov = false;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  // Decoupled weight decay (AdamW, Loshchilov & Hutter): p -= lr * weight_decay * p each step,
+  // with lr the scheduled rate (before Adam's bias correction); biases only when decay_bias.
+  double weight_decay = 0.0;
+  bool decay_bias = false;
+  // Clipping by global norm: the data gradient (L2 term excluded) is scaled by
+  // min(1, clipnorm / (||g|| + 1e-6)) before the update; 0 turns it off.
+  double clipnorm = 0.0;
 };
+
+// An embedding of input column `column`, whose values are integer codes in [0, rows): the first
+// Dense layer sees the code's row of a (rows, width) table in place of the column.
+struct EmbeddingSpec {
+  idx column = 0, rows = 0, width = 0;
+};
+
+// The schedules a network follows, by slot.
+enum class SchedSlot : int { LearningRate = 0, WeightDecay = 1, Dropout = 2 };
+constexpr int kNumSchedSlots = 3;
 
 struct EpochResult {
   double loss = 0.0;         // sample-weighted mean of the batch losses (L2 included)
@@ -67,9 +86,15 @@ class Network {
  public:
   // sizes = [in, h1, ..., out]; one activation and alpha per layer.
   // L = loss_scale * sum_n w_n sum_k l(n, k) / sum_n w_n  (+ L2 penalty).
+  // With embeddings, x has n_inputs columns: the first layer's input (sizes[0] wide) is each
+  // embedded column's table row, in the order given, then the other columns in their order.
+  // The tables follow the layers' weights and biases in the parameter buffer.
   Network(std::vector<idx> sizes, std::vector<Act> acts, std::vector<double> alphas, LossKind loss,
-          double loss_scale);
+          double loss_scale, std::vector<EmbeddingSpec> embeddings = {}, idx n_inputs = 0);
 
+  idx n_inputs() const { return n_inputs_; }
+  const std::vector<EmbeddingSpec>& embeddings() const { return emb_; }
+  idx embedding_offset(idx e) const { return emb_off_[std::size_t(e)]; }
   idx n_layers() const { return idx(acts_.size()); }
   idx n_params() const { return idx(params_.size()); }
   const std::vector<idx>& sizes() const { return sizes_; }
@@ -84,8 +109,18 @@ class Network {
   std::int64_t step() const { return step_; }
   void set_step(std::int64_t s) { step_ = s; }
   void set_l2(double alpha, bool per_sample) { l2_ = alpha; l2_per_sample_ = per_sample; }
-  void set_seed(std::uint64_t seed) { rng_ = seed; }
+  void set_seed(std::uint64_t seed) { rng_ = seed; drop_seed_ = seed; }
   void set_threads(int n) { n_threads_ = n; }
+  // Dropout rate of each layer's output (the last must be 0), in [0, 1).
+  void set_dropout(std::vector<double> rates);
+  const std::vector<double>& dropout() const { return dropout_; }
+  std::uint64_t dropout_seed() const { return drop_seed_; }
+  // A schedule for slot (its step 0 is the network's current step).
+  void set_schedule(SchedSlot slot, Schedule s);
+  const Schedule& schedule(SchedSlot slot) const { return sched_[int(slot)]; }
+  // Targets y become y (1 - ls) + ls / K (K = outputs; 2 for binary cross-entropy).
+  void set_label_smoothing(double ls);
+  double label_smoothing() const { return label_smoothing_; }
 
   // What another backend (csrc/cuda) needs to run this network the same way.
   const std::vector<Act>& acts() const { return acts_; }
@@ -105,13 +140,17 @@ class Network {
   // out: (n, out) output activations.
   void predict(T* out, const T* x, idx n);
   // Loss over all rows as one batch (L2 included); the gradient into grad (n_params) if non-null.
-  double loss_and_grad(const T* x, const T* y, const T* sw, idx n, T* grad);
+  // training: with the dropout masks of the next step (fixed while the step stays), else none.
+  double loss_and_grad(const T* x, const T* y, const T* sw, idx n, T* grad, bool training = false);
 
  private:
   struct Work {  // one thread's scratch, sized for cap rows
     idx cap = 0;
     std::vector<std::vector<T>> z, a;  // per layer (z only where needed)
     std::vector<T> d0, d1, y, w;
+    std::vector<T> x0, dx0;                      // embedded first-layer input and its gradient
+    std::vector<std::vector<std::uint32_t>> keys;  // per layer: dropout keys of the chunk's rows
+    std::vector<DropMask<T>> masks;                // per layer: this step's mask (keys null: none)
     std::vector<idx> rows;
   };
   int threads_for(int shards) const;
@@ -124,11 +163,20 @@ class Network {
   // the gradient goes to grad (n_params). coef = loss_scale / batch weight sum. Returns the
   // unscaled weighted loss sum of these rows.
   double accumulate(Work& w, T* grad, const T* x, const T* y, const T* sw, const idx* rows, idx count,
-                    idx chunk, T coef);
+                    idx chunk, T coef, bool training);
+  // x0 (count, sizes[0]) = the first layer's input for rows[0:count] of x (embeddings looked up).
+  void embed_rows(T* x0, const T* x, const idx* rows, idx count) const;
+  // Every embedded column of x (n rows) holds an integer code in range.
+  void check_codes(const T* x, idx n) const;
+  // Layer l's dropout at the current step, or rate 0 (no mask).
+  double dropout_rate(idx l) const;
   std::pair<idx, idx> block(int b) const;
   double step_lr(double lr) const;
+  // Sums the shards' gradients over block b (unless summed) and updates it; see network.cpp.
   double reduce_and_step(int b, const int* ids, int n_ids, double lr, double l2_eff, bool update,
-                         T* grad_out, bool* finite);
+                         T* grad_out, bool* finite, bool summed = false, double gscale = 1.0,
+                         double decay = 0.0);
+  bool is_weight(idx offset) const;  // offset lies in a weight matrix or an embedding table
 
   std::vector<idx> sizes_;
   std::vector<Act> acts_;
@@ -143,7 +191,14 @@ class Network {
   double l2_ = 0.0;
   bool l2_per_sample_ = false;
   std::uint64_t rng_ = 0x9E3779B97F4A7C15ull;
+  std::uint64_t drop_seed_ = 0x9E3779B97F4A7C15ull;
   int n_threads_ = 0;
+  idx n_inputs_ = 0;
+  std::vector<EmbeddingSpec> emb_;
+  std::vector<idx> emb_off_, emb_pos_, numeric_cols_;  // table offsets, input positions, other columns
+  std::vector<double> dropout_;
+  Schedule sched_[kNumSchedSlots];
+  double label_smoothing_ = 0.0;
   std::vector<Work> work_;
   std::vector<std::vector<T>> shard_grad_;  // one gradient buffer per shard of a batch
   // Each layer's weights packed once per batch for all shards: W for the forward GEMM, W^T for

@@ -14,11 +14,13 @@ from ._device import cuda_device_count
 from ._version import __version__
 from .layers import ELU, Activation, Dense, Layer, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, \
     Swish, Tanh
+from .layers_extra import Concatenate, Dropout, Embedding
 from .io import load
 from .losses import Loss
 from .model import Model
 from .onnx_export import to_onnx
-from .optimizers import SGD, Adam, Momentum
+from .optimizers import SGD, Adam, AdamW, Momentum
+from . import schedules
 from .plot import plot_history
 
 __all__ = [
@@ -34,12 +36,17 @@ __all__ = [
     "ELU",
     "Swish",
     "Dense",
-    # losses, models, optimizers
+    "Dropout",
+    "Embedding",
+    "Concatenate",
+    # losses, models, optimizers, schedules
     "Loss",
     "Model",
     "SGD",
     "Momentum",
     "Adam",
+    "AdamW",
+    "schedules",
     # saving, loading, exporting, plotting
     "load",
     "to_onnx",

@@ -66,13 +66,16 @@ class Engine:
         ``diverged`` tells the caller).
     interrupt : {'raise', 'warn'}
         Ctrl-C re-raises KeyboardInterrupt, or stops the fit with a UserWarning.
+    logged_rate : callable ``(lr) -> float``, optional
+        The 'learning_rate' an epoch trained at `lr` logs; a per-step schedule (mlp.schedules)
+        logs the rate of the epoch's last step. Without it, `lr`.
     """
 
     def __init__(self, owner, train_epoch: Callable[[float], float], *, learning_rate,
                  schedule: Callable | None = None, figures: Callable[[], dict] | None = None,
                  callbacks=(), history: dict | None = None,
                  on_divergence: Callable[[int, float], None] | None = None,
-                 interrupt: str = "raise") -> None:
+                 interrupt: str = "raise", logged_rate: Callable[[float], float] | None = None) -> None:
         self.owner = owner
         self.train_epoch = train_epoch
         self.learning_rate = learning_rate
@@ -82,6 +85,7 @@ class Engine:
         self.history = history if history is not None else {}
         self.on_divergence = on_divergence
         self.interrupt = interrupt
+        self.logged_rate = logged_rate
         self.epoch = 0
         self.logs = None  # the last epoch's
         self.diverged = False
@@ -108,6 +112,8 @@ class Engine:
         logs = {"loss": float(loss)}
         if self.figures is not None:
             logs.update(self.figures())
+        if learning_rate is not None and self.logged_rate is not None:
+            learning_rate = self.logged_rate(learning_rate)
         logs["learning_rate"] = None if learning_rate is None else float(learning_rate)
         logs["time"] = time.perf_counter() - self._start
         for key, values in self.history.items():

@@ -166,11 +166,14 @@ def loss(name, argument: str = "loss_fn") -> LossInfo:
 @dataclass(frozen=True)
 class LayerSpec:
     """One layer: a Dense of `units` outputs ending in `activation`, or (units None) a standalone
-    activation. `alpha` is the activation's parameter, 0.0 for those that take none."""
+    activation. `alpha` is the activation's parameter, 0.0 for those that take none. `dropout`
+    is the rate of the dropout applied to the layer's output in training (a standalone Dropout
+    layer is a linear activation with a rate)."""
 
     units: int | None
     activation: str
     alpha: float = 0.0
+    dropout: float = 0.0
 
     @property
     def info(self) -> ActivationInfo:
@@ -179,6 +182,21 @@ class LayerSpec:
     @property
     def is_dense(self) -> bool:
         return self.units is not None
+
+    @property
+    def is_dropout(self) -> bool:
+        """A standalone Dropout layer."""
+        return self.units is None and self.dropout > 0.0
+
+
+@dataclass(frozen=True)
+class EmbeddingSpec:
+    """Column `column` of the input holds integer codes in [0, rows); the first Dense layer sees
+    row ``code`` of a (rows, width) table in its place."""
+
+    column: int
+    rows: int
+    width: int
 
 
 @dataclass(frozen=True)
@@ -201,6 +219,14 @@ class NetworkSpec:
     loss: str | None = None
     loss_scale: float = 1.0
     dtype: str = "float32"
+    embeddings: tuple = ()
+    label_smoothing: float = 0.0
+
+    # embeddings : tuple of EmbeddingSpec
+    #     The embedded columns of the input, in the order their tables feed the first Dense
+    #     layer (the other columns follow in their order); see `first_width`.
+    # label_smoothing : float
+    #     Targets y become y (1 - ls) + ls / K in the cross-entropies (K classes; 2 for binary).
 
     @classmethod
     def dense(cls, sizes, activations, alphas=None, **kwargs) -> "NetworkSpec":
@@ -211,9 +237,16 @@ class NetworkSpec:
         return cls(int(sizes[0]), layers, **kwargs)
 
     @property
+    def first_width(self) -> int:
+        """The first Dense layer's input width: the embeddings' widths, then the other columns."""
+        return (self.n_inputs - len(self.embeddings)
+                + sum(e.width for e in self.embeddings))
+
+    @property
     def sizes(self) -> list:
-        """``[n_inputs, units of each Dense layer...]``."""
-        return [self.n_inputs] + [layer.units for layer in self.layers if layer.is_dense]
+        """``[first_width, units of each Dense layer...]`` (first_width is n_inputs without
+        embeddings)."""
+        return [self.first_width] + [layer.units for layer in self.layers if layer.is_dense]
 
     @property
     def n_outputs(self) -> int:
@@ -221,7 +254,7 @@ class NetworkSpec:
 
     @property
     def n_params(self) -> int:
-        return count_params(self.sizes)
+        return count_params(self.sizes) + sum(e.rows * e.width for e in self.embeddings)
 
     def folded(self) -> "NetworkSpec | None":
         """The same network as Dense layers only, or None when that cannot be.
@@ -229,14 +262,21 @@ class NetworkSpec:
         A standalone activation right after a linear Dense folds into it; a standalone linear
         activation is dropped. Anything else (an activation after a non-linear one, or before
         the first Dense) has no one-kernel-per-layer form.
+
+        A standalone Dropout folds into the Dense layer before it (its output is what is
+        dropped); nothing may fold into a layer after its dropout.
         """
         out = []
         for layer in self.layers:
             if layer.is_dense:
                 out.append(layer)
+            elif layer.is_dropout:
+                if not out or out[-1].dropout > 0.0:
+                    return None
+                out[-1] = replace(out[-1], dropout=layer.dropout)
             elif layer.activation == "linear":
                 continue
-            elif out and out[-1].activation == "linear":
+            elif out and out[-1].activation == "linear" and out[-1].dropout == 0.0:
                 out[-1] = replace(out[-1], activation=layer.activation, alpha=layer.alpha)
             else:
                 return None
@@ -257,18 +297,32 @@ class NetworkSpec:
         check_network_size(sizes, self.dtype, what)
         net = _core.Network(sizes, [layer.info.kind for layer in self.layers],
                             [float(layer.alpha) for layer in self.layers],
-                            _LOSS_BY_NAME[self.loss].kind, float(self.loss_scale), self.dtype)
+                            _LOSS_BY_NAME[self.loss].kind, float(self.loss_scale), self.dtype,
+                            [(e.column, e.rows, e.width) for e in self.embeddings],
+                            self.n_inputs if self.embeddings else 0)
         net.set_threads(int(n_threads))
+        if any(layer.dropout for layer in self.layers):
+            if self.layers[-1].dropout:
+                raise ValueError(f"{what}: dropout cannot follow the output layer")
+            net.set_dropout([float(layer.dropout) for layer in self.layers])
+        if self.label_smoothing:
+            net.set_label_smoothing(float(self.label_smoothing))
         return net
 
     def summary_rows(self) -> list:
         """``(kind, units, activation, params)`` per layer, for a printed summary."""
         rows, width = [], self.n_inputs
+        if self.embeddings:
+            width = self.first_width
+            rows.append(("Concatenate", width, "",
+                         sum(e.rows * e.width for e in self.embeddings)))
         for layer in self.layers:
             if layer.is_dense:
                 rows.append(("Dense", layer.units, layer.activation,
                              width * layer.units + layer.units))
                 width = layer.units
+            elif layer.is_dropout:
+                rows.append(("Dropout", width, f"rate {layer.dropout:g}", 0))
             else:
                 rows.append(("Activation", width, layer.activation, 0))
         return rows

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _spec
+from ._validation import check_fraction
 
 # Probabilities are clipped this far from 0 and 1 before the log, so that a saturated prediction
 # gives a large finite loss rather than inf.
@@ -130,6 +131,10 @@ class Loss:
     loss_function : str
         'mse' (alias 'mean_squared_error'), 'categorical_cross_entropy' (alias
         'categorical_crossentropy') or 'binary_cross_entropy' (alias 'binary_crossentropy').
+    label_smoothing : float, default=0.0
+        In [0, 1), for the cross-entropies only (Keras's spelling): the targets become
+        ``y * (1 - label_smoothing) + label_smoothing / K``, K the number of classes (2 for
+        binary cross-entropy). The native network fuses it into the loss's gradient.
 
     Attributes
     ----------
@@ -150,21 +155,32 @@ class Loss:
     0.25
     """
 
-    def __init__(self, loss_function: str) -> None:
+    def __init__(self, loss_function: str, label_smoothing: float = 0.0) -> None:
         info = _spec.loss(loss_function)
         self.name = info.name
         self.loss, self.loss_derivative = _FUNCTIONS[info.name]
         self.kind = info.kind
+        self.label_smoothing = check_fraction(label_smoothing, "label_smoothing")
+        if self.label_smoothing and info.output is None:
+            raise ValueError(f"label_smoothing applies to the cross-entropies only, not to "
+                             f"{self.name!r}")
+
+    def _smoothed(self, y_true, y_pred):
+        if not self.label_smoothing:
+            return y_true
+        y_true, y_pred = _pair(y_true, y_pred)
+        k = 2 if self.name == "binary_cross_entropy" else y_pred.shape[-1]
+        return y_true * (1.0 - self.label_smoothing) + self.label_smoothing / k
 
     def forward(self, y_true, y_pred) -> float:
-        """The loss value, a mean over samples."""
-        return self.loss(y_true, y_pred)
+        """The loss value, a mean over samples (of the smoothed targets)."""
+        return self.loss(self._smoothed(y_true, y_pred), y_pred)
 
     def backward(self, y_true, y_pred) -> np.ndarray:
         """The derivative: dL/dy_pred for mse; for the cross-entropies the fused derivative with
         respect to the softmax's or sigmoid's input, ``(y_pred - y_true) / N`` (per element for
-        binary)."""
-        return self.loss_derivative(y_true, y_pred)
+        binary), y_true smoothed."""
+        return self.loss_derivative(self._smoothed(y_true, y_pred), y_pred)
 
     def scale(self, n_outputs: int) -> float:
         """The factor the C++ core applies to its per-sample sum over outputs (see _core.pyi):
@@ -173,4 +189,6 @@ class Loss:
         return 1.0 if self.name == "categorical_cross_entropy" else 1.0 / n_outputs
 
     def __repr__(self) -> str:
+        if self.label_smoothing:
+            return f"Loss({self.name!r}, label_smoothing={self.label_smoothing!r})"
         return f"Loss({self.name!r})"

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _format, _spec
+import math
+
+from . import _format, _spec, schedules
 from ._device import resolve_device
 from ._engine import Engine
 from ._layerwise import LayerwiseTrainer
@@ -21,6 +23,7 @@ from ._validation import check_array, check_bool, check_dtype, check_learning_ra
 from .callbacks import ProgressBar
 from .io import save as save_file
 from .layers import Activation, Dense, Layer, output_size_of
+from .layers_extra import Concatenate, Dropout
 from .losses import Loss
 from .optimizers import from_config as optimizer_from_config, get_optimizer
 
@@ -133,14 +136,46 @@ class Model:
         """The model as a `NetworkSpec` (layer by layer, standalone activations included), or
         None when a layer is a user's own. Its loss and dtype are those of `compile` (None and
         float32 before)."""
-        layers = [layer._layer_spec() if isinstance(layer, (Dense, Activation)) else None
-                  for layer in self.layers]
-        if any(layer is None for layer in layers) or self.input_size is None:
+        concat = self._concatenate
+        body = self.layers[1:] if concat is not None else self.layers
+        layers = [layer._layer_spec() if isinstance(layer, (Dense, Activation, Dropout)) else None
+                  for layer in body]
+        if any(layer is None for layer in layers) or self.input_size is None or not layers:
             return None
+        embeddings = concat._embedding_specs() if concat is not None else ()
         if self.loss is None:
-            return _spec.NetworkSpec(self.input_size, tuple(layers))
+            return _spec.NetworkSpec(self.input_size, tuple(layers), embeddings=embeddings)
         return _spec.NetworkSpec(self.input_size, tuple(layers), self.loss.name,
-                                 self.loss.scale(self.output_size), self.dtype.name)
+                                 self.loss.scale(self.output_size), self.dtype.name,
+                                 embeddings=embeddings,
+                                 label_smoothing=self.loss.label_smoothing)
+
+    @property
+    def _concatenate(self) -> Concatenate | None:
+        """The first layer when it is a Concatenate of embeddings."""
+        return self.layers[0] if isinstance(self.layers[0], Concatenate) else None
+
+    def _dropout_schedule(self):
+        """The one schedule the Dropout layers follow (None when they all have a fixed rate).
+
+        Raises
+        ------
+        ValueError
+            If some follow a schedule and others do not, or the schedules differ in anything but
+            their initial rate: the core scales every layer's rate by one factor per step.
+        """
+        rates = [layer.rate for layer in self.layers if isinstance(layer, Dropout)]
+        scheduled = [r for r in rates if isinstance(r, schedules.Schedule)]
+        if not scheduled:
+            return None
+        shape = {k: v for k, v in scheduled[0]._params().items() if k != "initial"}
+        if len(scheduled) != len(rates) or any(
+                type(r) is not type(scheduled[0])
+                or {k: v for k, v in r._params().items() if k != "initial"} != shape
+                for r in scheduled):
+            raise ValueError("the Dropout layers' rates must all follow schedules of one shape "
+                             "(the same class and settings, any initial rate), or all be numbers")
+        return scheduled[0]
 
     # -- compile --------------------------------------------------------------------------------
     def compile(self, loss_fn, optimizer="sgd", metrics=None, dtype="float32", device="cpu") -> None:
@@ -151,8 +186,8 @@ class Model:
         loss_fn : str or Loss
             'mse', 'categorical_cross_entropy' or 'binary_cross_entropy' (or an alias).
         optimizer : str or Optimizer, default='sgd'
-            'sgd' (the spec's plain gradient descent), 'momentum', 'nesterov', 'adam', or an
-            instance such as ``Adam(beta_1=0.8)``.
+            'sgd' (the spec's plain gradient descent), 'momentum', 'nesterov', 'adam', 'adamw',
+            or an instance such as ``Adam(beta_1=0.8)`` or ``AdamW(weight_decay=0.02)``.
         metrics : list of str, optional
             ``['accuracy']`` is supported.
         dtype : {'float32', 'float64'}, default='float32'
@@ -187,14 +222,25 @@ class Model:
         self._check_pairing(loss)
 
         optimizer.reset()
+        if isinstance(self.layers[-1], Dropout):
+            raise ValueError("Dropout cannot be the model's last layer: it drops hidden outputs")
+        self._dropout_schedule()  # refuses schedules the core cannot follow
         spec = self.network_spec()
         folded = spec.folded() if spec is not None else None
+        native_only = [type(layer).__name__ for layer in self.layers
+                       if isinstance(layer, (Dropout, Concatenate))]
+        if folded is None and native_only:
+            raise ValueError(f"{native_only[0]} trains in the native network only, and this model "
+                             f"has no native form: it holds a user's own layer, or a Dropout that "
+                             f"does not follow a Dense layer (or the activation right after it)")
         if folded is None and ordinal >= 0 and device != "auto":
             raise ValueError(f"device={device!r}: a model with a user's own layer trains through "
                              f"Python, on the CPU only; use device='cpu' or 'auto'")
         if folded is not None:
             folded = _spec.NetworkSpec(folded.n_inputs, folded.layers, loss.name,
-                                       loss.scale(folded.n_outputs), dtype.name)
+                                       loss.scale(folded.n_outputs), dtype.name,
+                                       embeddings=folded.embeddings,
+                                       label_smoothing=loss.label_smoothing)
             self._build_network(folded, optimizer)
             self._net.to_device(ordinal)
             self._trainer = None
@@ -232,6 +278,10 @@ class Model:
             # The layer's arrays become views into the network, so training updates them and an
             # assignment to layer.weights reaches the network.
             dense._adopt(net.weight(i), net.bias(i))
+        if self._concatenate is not None:
+            for j, emb in enumerate(self._concatenate.embeddings):
+                net.embedding(j)[...] = emb.weights
+                emb._adopt(net.embedding(j))
         optimizer._configure(net)
         self._net = net
 
@@ -279,8 +329,11 @@ class Model:
 
     # -- data -----------------------------------------------------------------------------------
     def _xy(self, x, y, x_name="x", y_name="y"):
-        return check_X_y(x, y, dtype=self.dtype, n_features=self.input_size,
+        x, y = check_X_y(x, y, dtype=self.dtype, n_features=self.input_size,
                          n_outputs=self.output_size, x_name=x_name, y_name=y_name)
+        if self._concatenate is not None:
+            self._concatenate.check_codes(x, x_name)
+        return x, y
 
     def _validation_data(self, validation_data):
         if validation_data is None:
@@ -300,8 +353,11 @@ class Model:
         y : array-like of shape (n_samples, n_outputs), or (n_samples,) for one output
         epochs : int
             Passes over the data, >= 1.
-        learning_rate : float
-            > 0.
+        learning_rate : float or Schedule
+            > 0, or a schedule of `mlp.schedules` such as ``CosineDecay(0.01, warmup_steps=100)``,
+            which the core evaluates at every step (its step 0 is this fit's first step; one
+            without a length spans ``epochs * ceil(len(x) / batch_size)`` steps). Schedules need
+            the native network (every layer built-in).
         print_loss : bool, default=False
             Print the loss (and validation values) after every epoch.
         batch_size : int, default=32
@@ -354,6 +410,13 @@ class Model:
         """
         self._require_compiled("fit")
         epochs = check_positive_int(epochs, "epochs")
+        lr_schedule = None
+        if isinstance(learning_rate, schedules.Schedule):
+            lr_schedule = schedules.check_value_or_schedule(learning_rate, "learning_rate")
+            if self._net is None:
+                raise ValueError("learning_rate: a schedule runs in the native network; this "
+                                 "model holds a user's own layer, so pass a number")
+            learning_rate = learning_rate.initial
         lr = check_learning_rate(learning_rate)
         print_loss = check_bool(print_loss, "print_loss")
         batch_size = check_positive_int(batch_size, "batch_size")
@@ -368,11 +431,22 @@ class Model:
             seed = int(np.random.randint(0, DRAWN_SEED_LIMIT, dtype=np.int64))
         batch_size = min(batch_size, x.shape[0])
 
+        logged_rate = None
         if self._net is not None:
-            self._net.set_seed(seed)
+            net = self._net
+            net.set_seed(seed)
+            total = epochs * math.ceil(x.shape[0] / batch_size)
+            schedules.configure(net, schedules.SLOT_LEARNING_RATE, lr_schedule, total)
+            schedules.configure(net, schedules.SLOT_WEIGHT_DECAY, self.optimizer.weight_decay,
+                                total)
+            schedules.configure(net, schedules.SLOT_DROPOUT, self._dropout_schedule(), total)
+            origin = int(net.step)
+            if lr_schedule is not None:
+                def logged_rate(rate):  # the rate of the epoch's last step
+                    return rate * lr_schedule.factor(max(0, int(net.step) - origin - 1), total)
 
             def train_epoch(rate):
-                return self._net.train_epoch(x, y, None, batch_size, shuffle, rate)
+                return net.train_epoch(x, y, None, batch_size, shuffle, rate)
         else:
             rng = np.random.default_rng(seed)
 
@@ -403,7 +477,8 @@ class Model:
         elif progress is not False:
             callbacks.append(ProgressBar(total=epochs, min_seconds=0.0 if progress else 2.0))
         engine = Engine(self, train_epoch, learning_rate=lr, figures=figures,
-                        callbacks=callbacks, history=self.history, on_divergence=diverged)
+                        callbacks=callbacks, history=self.history, on_divergence=diverged,
+                        logged_rate=logged_rate)
         try:
             loss = engine.run(epochs)
         finally:
@@ -458,6 +533,8 @@ class Model:
         """
         dtype = self.dtype if self.dtype is not None else self._weights_dtype()
         x = check_array(x, "x", dtype=dtype, n_columns=self.input_size)
+        if self._concatenate is not None:
+            self._concatenate.check_codes(x)
         return self._predict(x)
 
     def _weights_dtype(self) -> np.dtype:
@@ -620,13 +697,16 @@ class Model:
         """
         for i, layer in enumerate(self.layers):
             where = f"layer {i} ({type(layer).__name__})"
-            if not isinstance(layer, (Dense, Activation)):
+            if not isinstance(layer, (Dense, Activation, Dropout, Concatenate)):
                 raise TypeError(f"{where} is a user's own layer, which has no ONNX form; only "
-                                f"Dense and the built-in activations can be exported")
+                                f"Dense, Dropout, Concatenate and the built-in activations can "
+                                f"be exported")
             layer._to_config(where)  # raises for a user's own layer or activation
         if self.input_size is None:
             raise ValueError("the model's input width is unknown: give the first layer input_size")
         params = [(layer.weights, layer.bias) for layer in self.layers if isinstance(layer, Dense)]
+        if self._concatenate is not None:
+            params += [emb.weights for emb in self._concatenate.embeddings]
         return self.network_spec(), params
 
     # -- state: what a file and a pickle hold -----------------------------------------------------
@@ -647,14 +727,24 @@ class Model:
                 _format.declare(arrays, f"layers/{i}/bias", np.array(layer.bias, dtype=dtype))
             elif isinstance(layer, Activation):
                 layers.append({"type": "Activation", **layer._to_config(where)})
+            elif type(layer) is Dropout:
+                layers.append(layer._to_config(where))
+            elif type(layer) is Concatenate:
+                layers.append(layer._to_config(where))
+                for j, emb in enumerate(layer.embeddings):
+                    _format.declare(arrays, f"layers/{i}/embeddings/{j}",
+                                    np.array(emb.weights, dtype=dtype or emb.weights.dtype.name))
             else:
-                raise _format.UnsupportedError(f"{where} is a user's own layer; only Dense and the "
-                                               f"built-in activations can be saved")
+                raise _format.UnsupportedError(f"{where} is a user's own layer; only Dense, "
+                                               f"Dropout, Concatenate and the built-in "
+                                               f"activations can be saved")
         dtype = dtype or "float32"
         compiled = optimizer = None
         if self.loss is not None:
             compiled = {"loss": self.loss.name, "metrics": list(self.metrics),
                         "native": self.native}
+            if self.loss.label_smoothing:
+                compiled["label_smoothing"] = self.loss.label_smoothing
             optimizer = self.optimizer._to_config()
             if self.native:
                 buffers = self._net.optimizer_state()
@@ -697,8 +787,14 @@ class Model:
                 _format.check_keys(spec, where, required=("type", "class", "name", "alpha"))
                 layer = Activation._from_config({k: spec[k] for k in ("class", "name", "alpha")},
                                                 where)
+            elif spec.get("type") == "Dropout":
+                layer = Dropout._from_config(spec, where)
+            elif spec.get("type") == "Concatenate" and i == 0:
+                layer = Concatenate._from_config(spec, where, lambda j, shape: (
+                    _format.fetch_array(meta, fetch, f"layers/0/embeddings/{j}", dtype, shape)))
             else:
-                _format.fail(f"{where}.type", "'Dense' or 'Activation'", spec.get("type"))
+                _format.fail(f"{where}.type", "'Dense', 'Activation', 'Dropout' or (first) "
+                             "'Concatenate'", spec.get("type"))
             if prev is not None:
                 try:
                     layer(prev)  # checks that the widths chain
@@ -723,14 +819,18 @@ class Model:
 
     def _compile_from_state(self, meta: dict, dtype: str, fetch) -> None:
         compiled = _format.check_keys(meta["hyperparameters"], "hyperparameters",
-                                      required=("loss", "metrics", "native"))
+                                      required=("loss", "metrics", "native"),
+                                      optional=("label_smoothing",))
         spec = _format.check_keys(meta["optimizer"], "optimizer",
                                   required=("class", "settings", "step"),
                                   optional=("n_arrays", "python_path"))
         try:
             optimizer = optimizer_from_config({k: spec[k] for k in ("class", "settings")})
-            self.compile(_format.check_str(compiled["loss"], "hyperparameters.loss"),
-                         optimizer=optimizer, metrics=compiled["metrics"], dtype=dtype)
+            smoothing = _format.check_float(compiled.get("label_smoothing", 0.0),
+                                            "hyperparameters.label_smoothing")
+            loss = Loss(_format.check_str(compiled["loss"], "hyperparameters.loss"),
+                        label_smoothing=smoothing)
+            self.compile(loss, optimizer=optimizer, metrics=compiled["metrics"], dtype=dtype)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"invalid mlp state: the compiled settings: {exc}") from None
         if self.native != _format.check_bool(compiled["native"], "hyperparameters.native"):

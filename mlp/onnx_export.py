@@ -70,14 +70,38 @@ class _Graph:
 def network_nodes(g, spec, params, x: str) -> str:
     """Add the network's layers to graph `g` (an `_Graph`, or any object with its ``dense`` and
     ``node``) from tensor `x`; returns the output activation's tensor. `params` holds each Dense
-    layer's (weights, bias), as ``_export_network`` gives them."""
+    layer's (weights, bias), then each embedding's table, as ``_export_network`` gives them.
+    A Dropout layer is the identity at inference, so it adds nothing."""
     dense = 0
+    n_dense = sum(1 for layer in spec.layers if layer.is_dense)
+    if spec.embeddings:
+        x = embedding_nodes(g, spec, params[n_dense:], x)
     for layer in spec.layers:
         if layer.is_dense:
             x = g.dense(x, *params[dense], dense)
             dense += 1
         x = layer.info.onnx(g, x, layer.alpha)
     return x
+
+
+def embedding_nodes(g, spec, tables, x: str) -> str:
+    """The first Dense layer's input from `x`: each embedded column's codes (cast to int64)
+    gathered from its table, then the other columns, concatenated. ONNX cannot check the codes:
+    one outside a table is the runtime's error, where `predict` raises a ValueError."""
+    parts = []
+    flat = g.const(np.array([-1], dtype=np.int64), "flat")
+    for j, (emb, table) in enumerate(zip(spec.embeddings, tables)):
+        col = g.node("Gather", [x, g.const(np.array([emb.column], dtype=np.int64), f"col{j}")],
+                     hint=f"codes{j}", axis=1)
+        codes = g.node("Cast", [g.node("Reshape", [col, flat])], hint=f"index{j}", to=7)  # int64
+        t = g.const(np.ascontiguousarray(table, dtype=np.float32), f"E{j}")
+        parts.append(g.node("Gather", [t, codes], hint=f"embedded{j}", axis=0))
+    embedded = {e.column for e in spec.embeddings}
+    numeric = [c for c in range(spec.n_inputs) if c not in embedded]
+    if numeric:
+        parts.append(g.node("Gather", [x, g.const(np.array(numeric, dtype=np.int64), "numeric")],
+                            hint="numeric", axis=1))
+    return g.node("Concat", parts, hint="features", axis=1)
 
 
 def _label_values(classes: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../activations.hpp"
+#include "../dropout.hpp"
 #include "isa.hpp"
 #include "kernels.hpp"
 
@@ -163,22 +164,36 @@ void store_tile(const GemmArgs<T>& g, const T* __restrict tile, idx i0, idx j0, 
       const T alpha = g.alpha;
       T acc[NR];
       for (idx j = 0; j < nr; ++j) acc[j] = (beta == T(0) ? T(0) : beta * crow[j]) + t[j] + (bias ? bias[j] : T(0));
-      if (g.a_out) {
-        T* __restrict arow = g.a_out + (i0 + i) * g.ld_aout + j0;
+      T* __restrict arow = g.a_out ? g.a_out + (i0 + i) * g.ld_aout + j0 : crow;
+      if (g.a_out)
+        for (idx j = 0; j < nr; ++j) crow[j] = acc[j];
+      if (g.drop_keys) {  // inverted dropout on the activation, keyed by row and unit
+        const std::uint32_t key = g.drop_keys[i0 + i], thr = g.drop_threshold;
+        const T s = g.drop_scale;
         for (idx j = 0; j < nr; ++j) {
-          crow[j] = acc[j];
-          arow[j] = act_forward<A>(acc[j], alpha);
+          const T m = dropout_bits(key, std::uint32_t(j0 + j)) >= thr ? s : T(0);
+          arow[j] = act_forward<A>(acc[j], alpha) * m;
         }
       } else {
-        for (idx j = 0; j < nr; ++j) crow[j] = act_forward<A>(acc[j], alpha);
+        for (idx j = 0; j < nr; ++j) arow[j] = act_forward<A>(acc[j], alpha);
       }
     } else {  // Deriv
       const T* __restrict zrow = g.deriv_z + (i0 + i) * g.ld_deriv + j0;
       const T* __restrict arow = g.deriv_a + (i0 + i) * g.ld_deriv + j0;
       const T alpha = g.alpha;
-      for (idx j = 0; j < nr; ++j) {
-        const T acc = (beta == T(0) ? T(0) : beta * crow[j]) + t[j];
-        crow[j] = acc * act_derivative<A>(zrow[j], arow[j], alpha);
+      if (g.drop_keys) {  // a is masked: a / scale is the activation of a kept unit
+        const std::uint32_t key = g.drop_keys[i0 + i], thr = g.drop_threshold;
+        const T s = g.drop_scale, inv = T(1) / g.drop_scale;
+        for (idx j = 0; j < nr; ++j) {
+          const T acc = (beta == T(0) ? T(0) : beta * crow[j]) + t[j];
+          const bool keep = dropout_bits(key, std::uint32_t(j0 + j)) >= thr;
+          crow[j] = keep ? acc * s * act_derivative<A>(zrow[j], arow[j] * inv, alpha) : T(0);
+        }
+      } else {
+        for (idx j = 0; j < nr; ++j) {
+          const T acc = (beta == T(0) ? T(0) : beta * crow[j]) + t[j];
+          crow[j] = acc * act_derivative<A>(zrow[j], arow[j], alpha);
+        }
       }
     }
   }

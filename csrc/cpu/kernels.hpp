@@ -1,6 +1,8 @@
 // The CPU kernel table. Every kernel below is compiled once per instruction set (baseline SSE2,
 // AVX2+FMA, AVX-512) into its own namespace; dispatch.cpp picks one table at load time.
 #pragma once
+#include <cstdint>
+
 #include "../common.hpp"
 
 namespace mlp::cpu {
@@ -31,6 +33,10 @@ struct GemmArgs {
   T* a_out = nullptr; idx ld_aout = 0;  // BiasAct: optional second output
   // Deriv: the layer's z and a (values, not gradients), where act' is evaluated; ld_deriv for both.
   const T* deriv_z = nullptr; const T* deriv_a = nullptr; idx ld_deriv = 0;
+  // Dropout (dropout.hpp), when drop_keys is set: row i of C has key drop_keys[i], column j is
+  // unit j. BiasAct multiplies act(z) by the mask (C keeps z when a_out is set); Deriv reads a
+  // masked deriv_a and writes acc * mask * act'(z, a / scale), 0 for a dropped unit.
+  const std::uint32_t* drop_keys = nullptr; std::uint32_t drop_threshold = 0; T drop_scale = T(1);
 };
 
 template <class T>
@@ -57,12 +63,14 @@ struct Kernels {
   double (*sum_squares)(const T* x, idx n);
   // Optimizer steps, computed into d (may alias g) and applied by add_inplace; they return
   // whether every p + d is finite, so a diverging step can be refused.
-  // With g' = g + l2 * p:  v = mu v - lr g';  d = nesterov ? mu v - lr g' : v.
-  // mu == 0 is plain gradient descent: d = -lr g' (v untouched, may be null).
-  bool (*sgd_delta)(T* d, const T* p, const T* g, T* v, idx n, T lr, T mu, bool nesterov, T l2);
-  // m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2;  d = -lr_t m / (sqrt(v) + eps).
+  // With g' = gs * g + l2 * p (gs: the clipping factor, 1 without clipping), and the decoupled
+  // weight decay `decay` = lr * weight_decay (0 for none):
+  //   v = mu v - lr g';  d = (nesterov ? mu v - lr g' : v) - decay p.
+  // mu == 0 is plain gradient descent: d = -lr g' - decay p (v untouched, may be null).
+  bool (*sgd_delta)(T* d, const T* p, const T* g, T* v, idx n, T lr, T mu, bool nesterov, T l2, T gs, T decay);
+  // m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2;  d = -lr_t m / (sqrt(v) + eps) - decay p.
   bool (*adam_delta)(T* d, const T* p, const T* g, T* m, T* v, idx n, T lr_t, T b1, T c1, T b2, T c2,
-                     T eps, T l2);  // c1 = 1 - b1, c2 = 1 - b2, rounded from double
+                     T eps, T l2, T gs, T decay);  // c1 = 1 - b1, c2 = 1 - b2, rounded from double
   void (*add_inplace)(T* p, const T* d, idx n);
   const char* gemm_name;  // e.g. "mlp packed 8x32 (avx512)"
 };

@@ -1,7 +1,8 @@
-// Parameter updates over flat buffers with the L2 term folded in (g' = g + l2 p):
-//   sgd:       v = mu v - lr g';  d = v               (mu = 0: d = -lr g')
-//   nesterov:  v = mu v - lr g';  d = mu v - lr g'
-//   adam:      m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2;  d = -lr_t m / (sqrt(v) + eps)
+// Parameter updates over flat buffers with the clipping factor and the L2 term folded in
+// (g' = gs g + l2 p) and the decoupled weight decay (decay = lr * weight_decay) after:
+//   sgd:       v = mu v - lr g';  d = v - decay p               (mu = 0: d = -lr g' - decay p)
+//   nesterov:  v = mu v - lr g';  d = mu v - lr g' - decay p
+//   adam:      m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2;  d = -lr_t m / (sqrt(v) + eps) - decay p
 // then p += d
 // plus the small reductions the training loop needs (gradient sum over threads, bias sums).
 #include <cmath>
@@ -25,19 +26,19 @@ bool all_finite_sum(const T* __restrict p, const T* __restrict d, idx n) {
 
 template <class T>
 bool sgd_delta(T* d, const T* __restrict p, const T* g, T* __restrict v, idx n, T lr, T mu,
-               bool nesterov, T l2) {
+               bool nesterov, T l2, T gs, T decay) {
   if (mu == T(0)) {
-    for (idx i = 0; i < n; ++i) d[i] = -lr * (g[i] + l2 * p[i]);
+    for (idx i = 0; i < n; ++i) d[i] = -lr * (gs * g[i] + l2 * p[i]) - decay * p[i];
   } else if (nesterov) {
     for (idx i = 0; i < n; ++i) {
-      const T gi = g[i] + l2 * p[i];
+      const T gi = gs * g[i] + l2 * p[i];
       v[i] = mu * v[i] - lr * gi;
-      d[i] = mu * v[i] - lr * gi;
+      d[i] = mu * v[i] - lr * gi - decay * p[i];
     }
   } else {
     for (idx i = 0; i < n; ++i) {
-      v[i] = mu * v[i] - lr * (g[i] + l2 * p[i]);
-      d[i] = v[i];
+      v[i] = mu * v[i] - lr * (gs * g[i] + l2 * p[i]);
+      d[i] = v[i] - decay * p[i];
     }
   }
   return all_finite_sum(p, d, n);
@@ -45,14 +46,14 @@ bool sgd_delta(T* d, const T* __restrict p, const T* g, T* __restrict v, idx n, 
 
 template <class T>
 bool adam_delta(T* d, const T* __restrict p, const T* g, T* __restrict m, T* __restrict v, idx n,
-                T lr_t, T b1, T c1, T b2, T c2, T eps, T l2) {
+                T lr_t, T b1, T c1, T b2, T c2, T eps, T l2, T gs, T decay) {
   // c1 = 1 - b1 and c2 = 1 - b2 come rounded from double: in float, 1 - 0.999f is 4.7e-5 off
   // 0.001, a bias in every second moment.
   for (idx i = 0; i < n; ++i) {
-    const T gi = g[i] + l2 * p[i];
+    const T gi = gs * g[i] + l2 * p[i];
     m[i] = b1 * m[i] + c1 * gi;
     v[i] = b2 * v[i] + c2 * gi * gi;
-    d[i] = -lr_t * m[i] / (std::sqrt(v[i]) + eps);
+    d[i] = -lr_t * m[i] / (std::sqrt(v[i]) + eps) - decay * p[i];
   }
   return all_finite_sum(p, d, n);
 }
@@ -109,12 +110,14 @@ double sum_squares(const T* __restrict x, idx n) {
   return total;
 }
 
-template bool sgd_delta<float>(float*, const float*, const float*, float*, idx, float, float, bool, float);
-template bool sgd_delta<double>(double*, const double*, const double*, double*, idx, double, double, bool, double);
+template bool sgd_delta<float>(float*, const float*, const float*, float*, idx, float, float, bool, float, float,
+                               float);
+template bool sgd_delta<double>(double*, const double*, const double*, double*, idx, double, double, bool, double,
+                                double, double);
 template bool adam_delta<float>(float*, const float*, const float*, float*, float*, idx, float, float, float, float,
-                                float, float, float);
+                                float, float, float, float, float);
 template bool adam_delta<double>(double*, const double*, const double*, double*, double*, idx, double, double, double,
-                                 double, double, double, double);
+                                 double, double, double, double, double, double);
 template void add_inplace<float>(float*, const float*, idx);
 template void add_inplace<double>(double*, const double*, idx);
 template void col_sum<float>(float*, const float*, idx, idx, float);

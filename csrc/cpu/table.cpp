@@ -14,8 +14,8 @@ template <class T> void loss_backward(T*, const T*, const T*, const T*, const T*
 template <class T> void col_sum(T*, const T*, idx, idx, T);
 template <class T> void sum_buffers(T*, const T* const*, int, idx);
 template <class T> double sum_squares(const T*, idx);
-template <class T> bool sgd_delta(T*, const T*, const T*, T*, idx, T, T, bool, T);
-template <class T> bool adam_delta(T*, const T*, const T*, T*, T*, idx, T, T, T, T, T, T, T);
+template <class T> bool sgd_delta(T*, const T*, const T*, T*, idx, T, T, bool, T, T, T);
+template <class T> bool adam_delta(T*, const T*, const T*, T*, T*, idx, T, T, T, T, T, T, T, T, T);
 template <class T> void add_inplace(T*, const T*, idx);
 template <class T> const char* gemm_description();
 
