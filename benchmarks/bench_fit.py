@@ -9,6 +9,7 @@ fraction of what this machine's BLAS reaches right now.
     python benchmarks/bench_fit.py                 # all cases
     python benchmarks/bench_fit.py --cases 1,2     # a subset
     python benchmarks/bench_fit.py --quick         # fewer epochs and rows (a smoke run)
+    python benchmarks/bench_fit.py --features --cases 1,3   # what dropout and AdamW add
 """
 from __future__ import annotations
 
@@ -203,6 +204,50 @@ def run_predict_case(model, X, args):
         print(f"{name:14s}{n / t:12.3g}{t / ours:9.2f}x")
 
 
+def run_features_case(case, args):
+    """What dropout (0.1 after every hidden layer) and AdamW (decoupled decay 0.01) add to an
+    epoch of mlp's native network, against plain Adam on the same network, data and batches."""
+    import mlp
+
+    title, X, y, hidden, batch, classify = make_case(case, args.quick)
+    epochs = args.epochs or {1: 20, 2: 5, 3: 3}[case]
+    n_out = int(y.max()) + 1 if classify else 1
+    Y = np.eye(n_out, dtype=np.float32)[y] if classify else y.reshape(-1, 1)
+
+    def build(dropout, optimizer):
+        first = x = mlp.Dense(hidden[0], input_size=X.shape[1], activation="relu", seed=0)
+        if dropout:
+            x = mlp.Dropout(dropout)(x)
+        for i, h in enumerate(hidden[1:]):
+            x = mlp.Dense(h, activation="relu", seed=i + 1)(x)
+            if dropout:
+                x = mlp.Dropout(dropout)(x)
+        out = mlp.Dense(n_out, activation="softmax" if classify else None, seed=9)(x)
+        model = mlp.Model(first, out)
+        model.compile("categorical_cross_entropy" if classify else "mse", optimizer=optimizer)
+        return model
+
+    variants = [("adam", 0.0, lambda: mlp.Adam()), ("adam + dropout 0.1", 0.1, lambda: mlp.Adam()),
+                ("adamw 0.01", 0.0, lambda: mlp.AdamW(weight_decay=0.01)),
+                ("adamw + dropout", 0.1, lambda: mlp.AdamW(weight_decay=0.01))]
+    # Interleaved rounds, so that a change in the machine's load hits every variant alike.
+    times = {name: [] for name, _, _ in variants}
+    models = {name: build(d, make()) for name, d, make in variants}
+    for model in models.values():
+        model.fit(X[:512], Y[:512], 1, 1e-3, batch_size=batch, seed=0, progress=False)
+    for _ in range(args.repeats):
+        for name, model in models.items():
+            t = time.perf_counter()
+            model.fit(X, Y, epochs, 1e-3, batch_size=batch, seed=0, progress=False)
+            times[name].append((time.perf_counter() - t) / epochs)
+    print(f"\nCase {case} features: {title}, {epochs} epochs, median of {args.repeats} interleaved rounds")
+    print(f"{'':22s}{'ms/epoch':>10s}{'vs adam':>9s}{'range':>18s}")
+    base = statistics.median(times["adam"])
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        print(f"{name:22s}{med * 1e3:10.2f}{med / base:8.3f}x   {min(ts) * 1e3:7.2f}-{max(ts) * 1e3:.2f} ms")
+
+
 MEMORY_CHILD = r"""
 import sys, numpy as np
 def peak_kib():  # VmHWM: this process's peak RSS (ru_maxrss would carry the parent's over exec)
@@ -251,6 +296,8 @@ def main():
     parser.add_argument("--epochs", type=int, default=0, help="epochs per timed fit (default 20, 5 and 3 for cases 1, 2 and 3)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--memory", action="store_true", help="also measure peak memory (case 3)")
+    parser.add_argument("--features", action="store_true",
+                        help="only time what dropout and AdamW add to mlp's epoch, for --cases")
     args = parser.parse_args()
     cases = {int(c) for c in args.cases.split(",")}
 
@@ -261,6 +308,10 @@ def main():
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; python {sys.version.split()[0]}")
     print(f"mlp {info['version']}: simd {info['simd']}, threads {info['threads']}, gemm {info['gemm']}")
     print(f"numpy 1024x1024 float32 matmul in this run: {peak:.0f} GFLOP/s; torch: {'yes' if have_torch() else 'not installed'}")
+    if args.features:
+        for case in sorted(cases & {1, 2, 3}):
+            run_features_case(case, args)
+        return
     model = X3 = None
     for case in (1, 2, 3):
         if case in cases or (case == 3 and 4 in cases):
