@@ -90,17 +90,37 @@ class Network:
     """A chain of dense layers owning its weights, optimizer state and scratch buffers.
 
     sizes = [I, h1, ..., O] (len = n_layers + 1); activations/alphas have one entry per layer.
-    Weights live in one flat buffer, layer by layer: W0 (I x h1, row-major), b0, W1, b1, ...
+    Weights live in one flat buffer, layer by layer: W0 (I x h1, row-major), b0, W1, b1, ...,
+    then the embedding tables (rows x width each, in order).
+    With embeddings [(column, rows, width), ...], x has n_inputs columns and I (= sizes[0]) is
+    the widths of the embeddings plus the other columns: the first layer sees each embedded
+    column's table row, then the other columns in their order.
     """
 
     dtype: str  # 'float32' or 'float64'
     n_layers: int
     n_params: int
     sizes: list[int]
-    step: int  # optimizer steps taken (Adam's t)
+    n_inputs: int  # the columns of x (sizes[0] without embeddings)
+    step: int  # optimizer steps taken (Adam's t); schedules and dropout masks key on it
+    dropout: list[float]  # per layer
+    label_smoothing: float
 
     def __init__(self, sizes: list[int], activations: list[ActivationKind], alphas: list[float],
-                 loss: LossKind, loss_scale: float, dtype: str) -> None: ...
+                 loss: LossKind, loss_scale: float, dtype: str,
+                 embeddings: list[tuple[int, int, int]] = ..., n_inputs: int = 0) -> None: ...
+    def embedding(self, e: int) -> np.ndarray:
+        """Writable view (rows, width) of embedding e's table into params."""
+    def set_dropout(self, rates: list[float]) -> None:
+        """One rate in [0, 1) per layer (the last 0): inverted dropout of each layer's output in
+        train_epoch and loss_and_grad(training=True); masks keyed by (seed, step, layer, row,
+        unit), see csrc/dropout.hpp."""
+    def set_schedule(self, slot: int, kind: int, warmup: float = 0.0, total: float = 1.0,
+                     floor: float = 0.0, flat: float = 0.0) -> None:
+        """Slot 0 (learning rate), 1 (weight decay), 2 (dropout) follows schedule `kind`
+        (csrc/schedule.hpp; mlp.schedules builds the arguments), from the current step."""
+    def set_label_smoothing(self, label_smoothing: float) -> None:
+        """Cross-entropy targets become y (1 - ls) + ls / K (K = 2 for binary)."""
     @property
     def params(self) -> np.ndarray:
         """Writable flat view of every weight and bias (it keeps the Network alive)."""
@@ -109,8 +129,12 @@ class Network:
     def bias(self, i: int) -> np.ndarray:
         """Writable view (sizes[i+1],) into params."""
     def set_optimizer(self, kind: OptimizerKind, momentum: float = 0.0, nesterov: bool = False,
-                      beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
-        """Chooses the update rule; resets the optimizer state."""
+                      beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                      weight_decay: float = 0.0, decay_bias: bool = False,
+                      clipnorm: float = 0.0) -> None:
+        """Chooses the update rule; resets the optimizer state. weight_decay: decoupled,
+        p -= lr * weight_decay * p per step (biases only with decay_bias); clipnorm > 0 scales
+        the data gradient to at most that global norm."""
     def set_l2(self, alpha: float, per_sample: bool) -> None:
         """Penalty 0.5 * alpha * sum ||W||^2 (biases excluded), divided by the batch's weight
         sum when per_sample (sklearn's alpha), else not (Keras' l2 / 2)."""
@@ -133,9 +157,10 @@ class Network:
         """(N, I) -> (N, O) output activations, GIL released, rows split across threads."""
     def loss(self, x: np.ndarray, y: np.ndarray, sample_weight: Optional[np.ndarray]) -> float:
         """Full-data loss (L2 included, with the whole data as one batch), no update."""
-    def loss_and_grad(self, x: np.ndarray, y: np.ndarray, sample_weight: Optional[np.ndarray]
-                      ) -> tuple[float, np.ndarray]:
-        """Full-data loss and its gradient wrt params (flat copy, same layout), no update."""
+    def loss_and_grad(self, x: np.ndarray, y: np.ndarray, sample_weight: Optional[np.ndarray],
+                      training: bool = False) -> tuple[float, np.ndarray]:
+        """Full-data loss and its gradient wrt params (flat copy, same layout), no update;
+        training applies the dropout masks of the current step."""
     @property
     def device(self) -> str:
         """'cpu' or 'cuda:N': where train_epoch, predict, loss and loss_and_grad run."""

@@ -460,3 +460,36 @@ def test_bad_models_are_refused_at_compile():
     model.compile("mse")
     with pytest.raises(TypeError, match="user's own Schedule"):
         model.fit(np.zeros((4, 3)), np.zeros(4), 1, Mine(0.1))
+
+
+class _PassThrough(mlp.Layer):
+    """A user's own layer that changes nothing: its model trains through the Python path."""
+
+    def forward(self, input):
+        self.input = self.output = input
+        return input
+
+    def backward(self, output_error, learning_rate):
+        return output_error
+
+
+@pytest.mark.parametrize("optimizer", [
+    lambda: mlp.AdamW(weight_decay=0.2, clipnorm=0.05),
+    lambda: mlp.SGD(momentum=0.9, weight_decay=0.1, decay_bias=True, clipnorm=0.1),
+])
+def test_python_path_applies_decay_and_clipping_as_the_core(optimizer):
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal((20, 3)), rng.standard_normal((20, 2))
+    models = []
+    for custom in (False, True):
+        first = mlp.Dense(6, input_size=3, activation="tanh", seed=1)
+        mid = _PassThrough()(first) if custom else first
+        models.append(mlp.Model(first, mlp.Dense(2, seed=2)(mid)))
+        models[-1].compile("mse", optimizer=optimizer(), dtype="float64")
+    assert models[0].native and not models[1].native
+    for model in models:
+        model.fit(x, y, 3, 0.05, batch_size=20, shuffle=False)
+    dense = [[layer for layer in m.layers if isinstance(layer, mlp.Dense)] for m in models]
+    for native, python in zip(*dense):
+        np.testing.assert_allclose(python.weights, native.weights, rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(python.bias, native.bias, rtol=1e-10, atol=1e-13)
