@@ -38,6 +38,9 @@ constexpr idx kMaxChunkValues = idx(1) << 24;  // values in one scratch buffer (
 constexpr idx kMinRowsPerShard = 32;
 constexpr int kMaxShards = 16;       // also the most threads one fit can use
 constexpr int kParamBlocks = 64;     // fixed blocks of the parameters for reduction and update
+// predict on at most this many rows takes the few-rows path: the GEMM's unpacked small-m kernel
+// (bit-identical to the packed one), on the calling thread. At most the smallest register tile.
+constexpr idx kFewRows = 4;
 
 inline int thread_id() {
 #ifdef _OPENMP
@@ -691,6 +694,29 @@ void Network<T>::predict(T* out, const T* x, idx n) {
   idx maxw = 1;
   for (idx l = 1; l < L; ++l) maxw = std::max(maxw, sizes_[l]);
   if (!emb_.empty()) maxw = std::max(maxw, sizes_[0]);  // the embedded input shares the buffers
+  if (n <= kFewRows) {  // a request of a few rows: no packing, no thread team, no allocation
+    thread_local std::vector<T> small0, small1;
+    const idx need = n * maxw;
+    if (small0.size() < std::size_t(need)) {
+      small0.resize(std::size_t(need));
+      small1.resize(std::size_t(need));
+    }
+    T* cur = small0.data();
+    T* nxt = small1.data();
+    const T* in = x;
+    if (!emb_.empty()) {
+      embed_rows(nxt, x, nullptr, n);
+      in = nxt;
+    }
+    for (idx l = 0; l < L; ++l) {
+      T* dst = l == L - 1 ? out : cur;
+      cpu::dense_forward<T>(nullptr, dst, in, params_.data() + w_off_[l], params_.data() + b_off_[l], n,
+                            sizes_[l], sizes_[l + 1], acts_[l], alphas_[l]);
+      in = dst;
+      std::swap(cur, nxt);
+    }
+    return;
+  }
   const idx chunk = chunk_rows(256, maxw);
   const idx nchunks = (n + chunk - 1) / chunk;
   const int nt = int(std::min<idx>(threads_for(kMaxShards), nchunks));

@@ -255,6 +255,35 @@ void gemm_narrow(const GemmArgs<T>& g) {
   }
 }
 
+// Few rows (m <= MR: predict on a handful of rows), neither operand transposed: nothing is
+// packed; each NR-column panel of op(B) is read row by row straight from B. The k blocks and
+// the order of every multiply-add are the micro-kernel's, so the result is bit-identical to the
+// packed path's on the same rows.
+template <Act A, class T>
+void gemm_small_m(const GemmArgs<T>& g) {
+  using B = Blocking<T>;
+  constexpr int NR = B::NR;
+  const idx m = g.m, n = g.n, k = g.k;
+  alignas(64) T tile[B::MR * NR];
+  for (idx j0 = 0; j0 < n; j0 += NR) {
+    const idx nr = std::min<idx>(NR, n - j0);
+    for (idx pc = 0; pc == 0 || pc < k; pc += B::KC) {
+      const idx kc = std::min<idx>(B::KC, k - pc);
+      const bool first = pc == 0, last = pc + B::KC >= k;
+      std::fill(tile, tile + m * NR, T(0));
+      for (idx p = pc; p < pc + kc; ++p) {
+        const T* __restrict brow = g.b + p * g.ldb + j0;
+        for (idx r = 0; r < m; ++r) {
+          const T a = a_row(g, r)[p];
+          T* __restrict t = tile + r * NR;
+          for (idx j = 0; j < nr; ++j) t[j] += a * brow[j];
+        }
+      }
+      store_tile<A, T>(g, tile, 0, j0, m, nr, first, last);
+    }
+  }
+}
+
 // Offset of block (jc, pc) in the layout pack_b_all writes: NC-column blocks in order, each
 // holding its KC-row blocks in order, each block kc x round_up(nc, NR).
 template <class T>
@@ -276,6 +305,10 @@ void gemm_impl(const GemmArgs<T>& g) {
   if (n * 4 <= NR) {
     if (g.epi == Epi::None) return gemm_narrow<Act::Identity, T>(g);
     return with_act(g.act, [&](auto tag) { gemm_narrow<decltype(tag)::value, T>(g); });
+  }
+  if (m <= MR && !g.trans_a && !g.trans_b && !g.packed_b) {
+    if (g.epi == Epi::None) return gemm_small_m<Act::Identity, T>(g);
+    return with_act(g.act, [&](auto tag) { gemm_small_m<decltype(tag)::value, T>(g); });
   }
   const idx kc_max = std::min<idx>(B::KC, std::max<idx>(k, 1));
   const idx nc_max = std::min<idx>(B::NC, (n + NR - 1) / NR * NR);
