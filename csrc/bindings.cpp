@@ -377,11 +377,17 @@ PYBIND11_MODULE(_core, m) {
         return r.loss;
       }, py::arg("x"), py::arg("y"), py::arg("sample_weight"), py::arg("batch_size"), py::arg("shuffle"), py::arg("lr"),
          py::arg("order") = py::none())
-      .def("predict", [](PyNetwork& s, const py::array& x) {
+      .def("predict", [](PyNetwork& s, const py::array& x, bool finite_only) {
         return s.visit([&](auto& n) -> py::object {
           using T = std::remove_reference_t<decltype(*n.params())>;
           const T* px = ptr<T>(x, "x", 2, -1, n.n_inputs());
           const idx rows = x.shape(0);
+          if (finite_only) {  // the caller's fast path: None sends it to its full check
+            const idx count = rows * n.n_inputs();
+            bool finite = true;
+            for (idx i = 0; i < count; ++i) finite = finite && std::isfinite(px[i]);
+            if (!finite) return py::none();
+          }
           auto out = empty<T>(rows, n.sizes().back());
           T* po = out.mutable_data();
           {
@@ -391,7 +397,7 @@ PYBIND11_MODULE(_core, m) {
           }
           return std::move(out);
         });
-      }, py::arg("x"))
+      }, py::arg("x"), py::arg("finite_only") = false)
       .def("loss", [](PyNetwork& s, const py::array& x, const py::array& y, const py::object& sw) {
         return s.visit([&](auto& n) {
           using T = std::remove_reference_t<decltype(*n.params())>;

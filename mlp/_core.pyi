@@ -153,8 +153,10 @@ class Network:
         mean of the batch losses (L2 penalty included). If a batch's loss is not finite the epoch
         stops before applying that update and NaN is returned; the weights stay finite.
         Ctrl-C raises KeyboardInterrupt within a few batches; finished batches stay applied."""
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """(N, I) -> (N, O) output activations, GIL released, rows split across threads."""
+    def predict(self, x: np.ndarray, finite_only: bool = False) -> Optional[np.ndarray]:
+        """(N, I) -> (N, O) output activations, GIL released, rows split across threads (up to
+        4 rows: on the calling thread, bit-identical). finite_only: None when x holds a NaN or
+        an infinity (the callers' fast path, which then runs its full check)."""
     def loss(self, x: np.ndarray, y: np.ndarray, sample_weight: Optional[np.ndarray]) -> float:
         """Full-data loss (L2 included, with the whole data as one batch), no update."""
     def loss_and_grad(self, x: np.ndarray, y: np.ndarray, sample_weight: Optional[np.ndarray],

@@ -134,6 +134,26 @@ def check_array(a, name: str, *, dtype="float32", ndim: int = 2, n_columns: int 
     return as_float(arr, dtype, name)
 
 
+# The most rows the fast path of predict takes without the full check (`ready_rows`); a
+# larger input pays the full check, whose cost is then small next to the work.
+FAST_ROWS = 64
+
+
+def ready_rows(x, dtype, n_columns: int | None):
+    """`x` itself when it needs no conversion, else None.
+
+    That is: a numpy array (not a subclass) of exactly `dtype`, 2-D and C-contiguous, with
+    `n_columns` columns and 1 to FAST_ROWS rows. Its values are not read here: the caller passes
+    it to ``Network.predict(x, finite_only=True)``, which returns None for a NaN or an infinity.
+    On either None the caller runs `check_array`, which converts or raises the usual errors, so
+    the fast path never changes what a call accepts or how it fails.
+    """
+    if (type(x) is np.ndarray and x.ndim == 2 and x.dtype == dtype and x.flags.c_contiguous
+            and 0 < x.shape[0] <= FAST_ROWS and (n_columns is None or x.shape[1] == n_columns)):
+        return x
+    return None
+
+
 def as_float(arr: np.ndarray, dtype, name: str) -> np.ndarray:
     """Convert a real array to a C-contiguous array of `dtype` that is no less finite.
 

@@ -19,7 +19,7 @@ from ._layerwise import LayerwiseTrainer
 from ._limits import DRAWN_SEED_LIMIT, MAX_LAYERS, MAX_STEP
 from ._metrics import METRICS, check_metrics
 from ._validation import check_array, check_bool, check_dtype, check_learning_rate, \
-    check_positive_int, check_seed, check_X_y
+    check_positive_int, check_seed, check_X_y, ready_rows
 from .callbacks import ProgressBar
 from .io import save as save_file
 from .layers import Activation, Dense, Layer, output_size_of
@@ -532,6 +532,11 @@ class Model:
             If `x` is not a finite numeric 2-D array of the model's input width.
         """
         dtype = self.dtype if self.dtype is not None else self._weights_dtype()
+        if (self._net is not None and self._concatenate is None
+                and ready_rows(x, dtype, self.input_size) is not None):
+            out = self._net.predict(x, True)  # a few rows, as they are: no copy, no conversion
+            if out is not None:
+                return out
         x = check_array(x, "x", dtype=dtype, n_columns=self.input_size)
         if self._concatenate is not None:
             self._concatenate.check_codes(x)
