@@ -4,7 +4,9 @@ They take scikit-learn's constructor parameters with the same names, defaults an
 same fitted attributes, and keep scikit-learn's loss conventions (half squared error, log-loss,
 L2 term alpha / (2 n) ||W||^2) so ``loss_curve_`` reads like scikit-learn's. Beyond it they add
 class weights, every activation of the core (or one per hidden layer), ``eval_set``, callbacks,
-``history_`` and ``n_threads``. Each epoch is one call into C++; no Python runs per batch.
+``history_`` and ``n_threads``, and the training features of the core (dropout, the solver
+'adamw' and decoupled weight decay, gradient clipping, label smoothing, per-step learning-rate
+schedules), all off by default. Each epoch is one call into C++; no Python runs per batch.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import math
 import numbers
 import re
 import warnings
+from dataclasses import replace
 
 import numpy as np
 from scipy import sparse
@@ -28,7 +31,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 
-from . import _format, _spec
+from . import _format, _spec, schedules
 from ._device import device_name, resolve_device
 from ._engine import Engine
 from ._limits import DRAWN_SEED_LIMIT, EXP_LIMIT, MAX_LAYERS, MAX_STEP, MAX_WIDTH, check_allocation
@@ -40,7 +43,10 @@ from ._sklearn_callbacks import SklearnCallbackSupportMixin, sklearn_bridge_call
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
-_STOCHASTIC = ("sgd", "adam")
+_STOCHASTIC = ("sgd", "adam", "adamw")
+_ADAM_SOLVERS = ("adam", "adamw")  # the core's Adam; 'adamw' differs in its default weight_decay
+# weight_decay=None means this for solver='adamw' (PyTorch's and Keras's AdamW default), 0 otherwise.
+_ADAMW_DEFAULT_DECAY = 0.01
 _HISTORY_KEYS = ("loss", "val_loss", "val_score", "learning_rate", "time")
 _OPTIMIZER_KIND = _spec.OPTIMIZER_KIND
 
@@ -193,7 +199,7 @@ def _estimator_state(est) -> _format.State:
             _format.declare(arrays, f"intercepts/{i}", np.array(net.bias(i)))
         if d.get("_optimizer_ready"):
             buffers = net.optimizer_state()
-            optimizer = {"kind": "adam" if est.solver == "adam" else "sgd",
+            optimizer = {"kind": "adam" if est.solver in _ADAM_SOLVERS else "sgd",
                          "settings": est._optimizer_settings(), "step": int(net.step),
                          "n_arrays": len(buffers)}
             for j, buf in enumerate(buffers):
@@ -326,7 +332,7 @@ def _restore_estimator_optimizer(est, meta: dict, fetch, dtype: str, values: dic
         return
     _format.check_keys(spec, "optimizer", required=("kind", "settings", "step", "n_arrays"))
     kind = _format.check_choice(spec["kind"], "optimizer.kind", ("adam", "sgd"))
-    if kind != ("adam" if est.solver == "adam" else "sgd") or est.solver == "lbfgs":
+    if kind != ("adam" if est.solver in _ADAM_SOLVERS else "sgd") or est.solver == "lbfgs":
         raise ValueError(f"invalid mlp state: optimizer {kind!r} does not match solver "
                          f"{est.solver!r}")
     expected_settings = est._optimizer_settings()
@@ -409,10 +415,11 @@ class _BaseMLP(SklearnCallbackSupportMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
-        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam", "adamw"})],
         "alpha": [Interval(numbers.Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(numbers.Integral, 1, None, closed="left")],
-        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive",
+                                      *schedules.ESTIMATOR_SCHEDULES})],
         "learning_rate_init": [Interval(numbers.Real, 0, None, closed="neither")],
         "power_t": [Interval(numbers.Real, 0, None, closed="left")],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -431,6 +438,9 @@ class _BaseMLP(SklearnCallbackSupportMixin, BaseEstimator):
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left"),
                              Options(numbers.Real, {np.inf})],
         "max_fun": [Interval(numbers.Integral, 1, None, closed="left")],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left"), "array-like"],
+        "weight_decay": [None, Interval(numbers.Real, 0, None, closed="left")],
+        "clipnorm": [None, Interval(numbers.Real, 0, None, closed="neither")],
         "n_threads": [None, Interval(numbers.Integral, 1, None, closed="left")],
         "device": [str],
         "callbacks": [None, list, tuple],
@@ -439,7 +449,8 @@ class _BaseMLP(SklearnCallbackSupportMixin, BaseEstimator):
     def __init__(self, hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate,
                  learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose,
                  warm_start, momentum, nesterovs_momentum, early_stopping, validation_fraction,
-                 beta_1, beta_2, epsilon, n_iter_no_change, max_fun, n_threads, device, callbacks):
+                 beta_1, beta_2, epsilon, n_iter_no_change, max_fun, n_threads, device, callbacks,
+                 dropout=0.0, weight_decay=None, clipnorm=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -463,6 +474,9 @@ class _BaseMLP(SklearnCallbackSupportMixin, BaseEstimator):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.dropout = dropout
+        self.weight_decay = weight_decay
+        self.clipnorm = clipnorm
         self.n_threads = n_threads
         self.device = device
         self.callbacks = callbacks
@@ -502,8 +516,69 @@ class _BaseMLP(SklearnCallbackSupportMixin, BaseEstimator):
             resolved.append(info)
         return resolved
 
-    def _validate_hyperparameters(self):
+    def _dropout_rates(self, n_hidden=None):
+        """``dropout`` as one rate per hidden layer (`n_hidden` of them, by default as many as
+        ``hidden_layer_sizes`` gives).
+
+        Raises
+        ------
+        TypeError
+            If ``dropout`` is neither a number nor a sequence of numbers.
+        ValueError
+            If a rate is outside [0, 1) or a sequence's length is not the number of hidden
+            layers.
+        """
+        rates = self.dropout
+        if isinstance(rates, numbers.Real) and not isinstance(rates, bool):
+            rate = float(rates)
+            if not 0.0 <= rate < 1.0:  # also refuses NaN
+                raise ValueError(f"dropout must be in [0, 1), got {rates!r}")
+            n = len(self._hidden_sizes()) if n_hidden is None else n_hidden
+            return [rate] * n
+        if isinstance(rates, (str, bytes, dict)) or not hasattr(rates, "__len__") \
+                or np.ndim(rates) != 1:
+            raise TypeError(f"dropout must be a float in [0, 1) or a sequence of them, one per "
+                            f"hidden layer, got {rates!r}")
+        out = []
+        for r in list(rates):
+            if not isinstance(r, numbers.Real) or isinstance(r, (bool, np.bool_)):
+                raise TypeError(f"dropout: expected numbers in [0, 1), got {r!r} in {rates!r}")
+            if not 0.0 <= float(r) < 1.0:
+                raise ValueError(f"dropout: rates must be in [0, 1), got {r!r} in {rates!r}")
+            out.append(float(r))
+        n = len(self._hidden_sizes()) if n_hidden is None else n_hidden
+        if len(out) != n:
+            raise ValueError(f"dropout: a sequence needs one rate per hidden layer ({n}), got "
+                             f"{len(out)}")
+        return out
+
+    def _weight_decay(self) -> float:
+        """The decoupled weight decay of the optimizer: ``weight_decay``, or for None 0.01 with
+        solver='adamw' and 0 otherwise."""
+        if self.weight_decay is None:
+            return _ADAMW_DEFAULT_DECAY if self.solver == "adamw" else 0.0
+        return float(self.weight_decay)
+
+    def _label_smoothing(self) -> float:
+        return 0.0  # MLPClassifier's label_smoothing
+
+    def _validate_hyperparameters(self, incremental=False):
         self._validate_params()
+        rates = self._dropout_rates()
+        if self.solver not in _STOCHASTIC:
+            # The training features of the mini-batch loop: L-BFGS takes full-batch steps of
+            # its own choosing, so none of them has a meaning there.
+            what = [f"{name}={getattr(self, name)!r}" for name, used in (
+                ("dropout", any(rates)), ("weight_decay", bool(self.weight_decay)),
+                ("clipnorm", self.clipnorm is not None),
+                ("learning_rate", self.learning_rate in schedules.ESTIMATOR_SCHEDULES)) if used]
+            if what:
+                raise ValueError(f"{what[0]} needs a stochastic solver ('sgd', 'adam' or "
+                                 f"'adamw'), not solver={self.solver!r}")
+        if incremental and self.learning_rate in schedules.ESTIMATOR_SCHEDULES:
+            raise ValueError(f"learning_rate={self.learning_rate!r} is a schedule over a fit's "
+                             f"max_iter epochs, and partial_fit has no such budget: use fit, or "
+                             f"learning_rate='constant' for partial_fit")
         if self.device is not None:
             _resolve_device(self.device)
         if self.callbacks is not None:
@@ -527,11 +602,27 @@ class _BaseMLP(SklearnCallbackSupportMixin, BaseEstimator):
         """The network the hyperparameters describe for these widths (sets out_activation_)."""
         hidden = self._hidden_sizes()
         acts = self._hidden_activations(len(hidden))
+        rates = self._dropout_rates(len(hidden))
         out_act, loss, scale = self._output_spec(n_outputs)
-        return _spec.NetworkSpec.dense(
+        spec = _spec.NetworkSpec.dense(
             [n_features] + hidden + [n_outputs], [a.name for a in acts] + [out_act],
             [a.alpha or 0.0 for a in acts] + [0.0], loss=loss, loss_scale=scale,
-            dtype=np.dtype(dtype).name)
+            dtype=np.dtype(dtype).name, label_smoothing=self._label_smoothing())
+        if any(rates):  # each hidden layer's output is dropped in training (never the output's)
+            spec = replace(spec, layers=tuple(replace(layer, dropout=rate) for layer, rate
+                                              in zip(spec.layers, rates + [0.0])))
+        return spec
+
+    def _apply_training_settings(self):
+        """Put the current dropout and label_smoothing on an existing network (a warm start or
+        partial_fit may follow a set_params); a new one was built with them."""
+        net = self._net
+        rates = self._dropout_rates(net.n_layers - 1) + [0.0]
+        if any(rates) or any(net.dropout):
+            net.set_dropout(rates)
+        smoothing = self._label_smoothing()
+        if smoothing or net.label_smoothing:
+            net.set_label_smoothing(smoothing)
 
     def _build_network(self, n_features, n_outputs, dtype):
         spec = self._network_spec(n_features, n_outputs, dtype)
@@ -595,21 +686,36 @@ class _BaseMLP(SklearnCallbackSupportMixin, BaseEstimator):
         self._bind_views()
 
     def _optimizer_settings(self) -> dict:
-        """What `_configure_optimizer` hands the network (a saved file records it too)."""
-        if self.solver == "adam":
-            return {"beta_1": float(self.beta_1), "beta_2": float(self.beta_2),
-                    "epsilon": float(self.epsilon)}
-        return {"momentum": float(self.momentum),
-                "nesterov": bool(self.nesterovs_momentum) and self.momentum > 0}
+        """What `_configure_optimizer` hands the network (a saved file records it too). The
+        decay and clipping settings appear only when they are on, so that a file without them
+        (every file before them) reads as their defaults."""
+        if self.solver in _ADAM_SOLVERS:
+            settings = {"beta_1": float(self.beta_1), "beta_2": float(self.beta_2),
+                        "epsilon": float(self.epsilon)}
+        else:
+            settings = {"momentum": float(self.momentum),
+                        "nesterov": bool(self.nesterovs_momentum) and self.momentum > 0}
+        weight_decay = self._weight_decay()
+        if weight_decay:
+            settings["weight_decay"] = weight_decay
+        if self.clipnorm is not None:
+            settings["clipnorm"] = float(self.clipnorm)
+        return settings
 
     def _configure_optimizer(self):
         settings = self._optimizer_settings()
-        if self.solver == "adam":
+        extra = {"weight_decay": settings.get("weight_decay", 0.0),
+                 "clipnorm": settings.get("clipnorm", 0.0)}
+        if self.solver in _ADAM_SOLVERS:
             self._net.set_optimizer(_OPTIMIZER_KIND.ADAM, beta1=settings["beta_1"],
-                                    beta2=settings["beta_2"], eps=settings["epsilon"])
+                                    beta2=settings["beta_2"], eps=settings["epsilon"], **extra)
         else:
             self._net.set_optimizer(_OPTIMIZER_KIND.SGD, momentum=settings["momentum"],
-                                    nesterov=settings["nesterov"])
+                                    nesterov=settings["nesterov"], **extra)
+        # A constant factor on every slot until a fit sets a learning-rate schedule.
+        for slot in (schedules.SLOT_LEARNING_RATE, schedules.SLOT_WEIGHT_DECAY,
+                     schedules.SLOT_DROPOUT):
+            schedules.configure(self._net, slot, None, 1)
         self._optimizer_ready = True
         self._lr = float(self.learning_rate_init)
 
@@ -674,7 +780,7 @@ class _BaseMLP(SklearnCallbackSupportMixin, BaseEstimator):
     # ---------------------------------------------------------------- fitting ----------------
     @with_sklearn_callbacks
     def _fit(self, X, y, sample_weight=None, incremental=False, eval_set=None):
-        self._validate_hyperparameters()
+        self._validate_hyperparameters(incremental)
         device = _resolve_device(self.device)
         # As scikit-learn: a first pass (new weights) unless coefs_ exist and the call continues
         # them (warm_start, or partial_fit).
@@ -698,6 +804,8 @@ class _BaseMLP(SklearnCallbackSupportMixin, BaseEstimator):
                 raise ValueError(f"y: expected {self.n_outputs_} outputs as in the previous fit, got {Y.shape[1]}")
         self._device = device_name(device)
         self._net.to_device(device)
+        if not reset:
+            self._apply_training_settings()
         X = self._as_net_dtype(X)
         Y = as_float(Y, self._net.dtype, "y")
         if sample_weight is not None:
@@ -733,7 +841,8 @@ class _BaseMLP(SklearnCallbackSupportMixin, BaseEstimator):
                 raise ValueError("sample_weight: expected weights that sum to a positive number")
         return sample_weight
 
-    def _engine(self, train_epoch, lr, X_val, Y_val, y_val, sw_val, rules=()) -> Engine:
+    def _engine(self, train_epoch, lr, X_val, Y_val, y_val, sw_val, rules=(),
+                logged_rate=None) -> Engine:
         """The training engine for one fit: validation figures, history_, callbacks."""
         def figures():
             if X_val is None:
@@ -745,7 +854,8 @@ class _BaseMLP(SklearnCallbackSupportMixin, BaseEstimator):
             self.history_ = {key: [] for key in _HISTORY_KEYS}
         return Engine(self, train_epoch, learning_rate=lr, figures=figures,
                       callbacks=list(rules) + list(self.callbacks or []) + sklearn_bridge_callbacks(self),
-                      history=self.history_, interrupt="warn")  # _fit reports a divergence
+                      history=self.history_, interrupt="warn",  # _fit reports a divergence
+                      logged_rate=logged_rate)
 
     def _fit_lbfgs(self, X, Y, sample_weight, eval_set):
         from scipy.optimize import minimize
@@ -852,6 +962,10 @@ class _BaseMLP(SklearnCallbackSupportMixin, BaseEstimator):
             # same seed visits the rows as scikit-learn does (and float64 fits follow its weights).
             # (Shuffling in place draws the same permutation as sklearn.utils.shuffle, without
             # an array per epoch.)
+            # The dropout masks' seed comes from random_state too, drawn only with dropout so
+            # that a fit without it draws exactly what scikit-learn draws.
+            if any(net.dropout):
+                net.set_seed(int(self._random_state.randint(0, DRAWN_SEED_LIMIT, dtype=np.int64)))
             order = np.arange(n, dtype=np.int64)
 
             def train_epoch(lr):
@@ -868,8 +982,24 @@ class _BaseMLP(SklearnCallbackSupportMixin, BaseEstimator):
         def invscaling_rate():
             return self.learning_rate_init / (self.t_ + 1) ** self.power_t
 
+        # A per-step schedule (learning_rate='cosine', ...) runs in the core, as a factor on the
+        # rate of every step, over max_iter epochs of ceil(n / batch) steps.
+        lr_schedule = logged_rate = None
+        if self.learning_rate in schedules.ESTIMATOR_SCHEDULES:
+            total = int(self.max_iter) * math.ceil(n / batch)
+            lr_schedule = schedules.for_estimator(self.learning_rate,
+                                                  float(self.learning_rate_init), total)
+            origin = int(net.step)
+
+            def logged_rate(rate):  # the rate of the epoch's last step
+                return rate * lr_schedule.factor(max(0, int(net.step) - origin - 1), total)
+        else:
+            total = 1
+        schedules.configure(net, schedules.SLOT_LEARNING_RATE, lr_schedule, total)
+
         rule = _ToleranceRule(n)
-        engine = self._engine(train_epoch, self._lr, X_val, Y_val, y_val, sw_val, rules=[rule])
+        engine = self._engine(train_epoch, self._lr, X_val, Y_val, y_val, sw_val, rules=[rule],
+                              logged_rate=logged_rate)
         rule.engine = engine
         if invscaling:  # scikit-learn's rate after every epoch, from the samples seen so far
             engine.schedule = lambda epoch, lr: lr if epoch == 0 else invscaling_rate()
@@ -943,29 +1073,45 @@ _TRAINING_PARAMETERS_DOC = """\
         'tanh', 'relu', 'leaky_relu' (slope 0.01), 'elu' (alpha 1.0) or 'swish' (or 'silu').
         One name serves every hidden layer; a list gives one name per hidden layer. The output
         layer's activation follows from the task (see ``out_activation_``).
-    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
-        The training algorithm. 'sgd' (gradient descent with momentum) and 'adam' run mini-batch
-        epochs in the native loop. 'lbfgs' gives the full-batch loss and gradient to scipy's
-        L-BFGS-B, which often does best on small data sets; each of its iterations counts as an
-        epoch for ``history_`` and the callbacks. ``partial_fit`` exists for 'sgd' and 'adam'.
+    solver : {'lbfgs', 'sgd', 'adam', 'adamw'}, default='adam'
+        The training algorithm. 'sgd' (gradient descent with momentum), 'adam' and 'adamw' run
+        mini-batch epochs in the native loop. 'adamw' is Adam (with ``beta_1``, ``beta_2``,
+        ``epsilon``, ``learning_rate_init``) plus decoupled weight decay, 0.01 unless
+        ``weight_decay`` says otherwise; it is not scikit-learn's. 'lbfgs' gives the full-batch
+        loss and gradient to scipy's L-BFGS-B, which often does best on small data sets; each of
+        its iterations counts as an epoch for ``history_`` and the callbacks. ``partial_fit``
+        exists for 'sgd', 'adam' and 'adamw'.
     alpha : float, default=0.0001
         Strength of the L2 penalty ``alpha / (2 n) * ||W||^2`` added to the loss, summed over
         the weights (not the intercepts), n being the (weighted) number of samples in the
         mini-batch, or in the whole training set for 'lbfgs'.
     batch_size : int or 'auto', default='auto'
-        Samples per mini-batch for 'sgd' and 'adam'. 'auto' means ``min(200, n_samples)``; an
+        Samples per mini-batch for 'sgd', 'adam', 'adamw'. 'auto' means ``min(200, n_samples)``; an
         int above n_samples is clipped to it, with a warning. n_samples counts the samples
         trained on, after ``early_stopping`` held its share out. 'lbfgs' uses the full batch.
-    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
-        How the step size changes over a fit; used only with ``solver='sgd'`` (the other
-        solvers keep ``learning_rate_init``). 'constant' keeps ``learning_rate_init``.
-        'invscaling' sets it after every epoch to ``learning_rate_init / (t_ + 1) ** power_t``,
-        ``t_`` being the samples trained on so far. 'adaptive' keeps it while training improves;
-        whenever the ``tol`` / ``n_iter_no_change`` rule would stop the fit it divides the rate
-        by 5 and goes on instead, and it stops once the rate is no longer above 1e-6.
+    learning_rate : {'constant', 'invscaling', 'adaptive', 'cosine', 'warmup_cosine', \
+'linear_warmup', 'flat_cosine', 'coslog4'}, default='constant'
+        How the step size changes over a fit. scikit-learn's three are used only with
+        ``solver='sgd'`` (the other solvers keep ``learning_rate_init``), as in scikit-learn.
+        'constant' keeps ``learning_rate_init``. 'invscaling' sets it after every epoch to
+        ``learning_rate_init / (t_ + 1) ** power_t``, ``t_`` being the samples trained on so
+        far. 'adaptive' keeps it while training improves; whenever the ``tol`` /
+        ``n_iter_no_change`` rule would stop the fit it divides the rate by 5 and goes on
+        instead, and it stops once the rate is no longer above 1e-6.
+        The other five are per-step schedules of ``learning_rate_init`` (`mlp.schedules`),
+        evaluated by the core at every mini-batch over the fit's ``max_iter * ceil(n_samples /
+        batch_size)`` steps (n_samples after ``early_stopping``'s split), and unlike
+        scikit-learn's three they apply to 'sgd', 'adam' and 'adamw' alike: 'cosine' decays
+        from ``learning_rate_init`` to 0 along a half cosine, 'warmup_cosine' first ramps up
+        linearly over 5% of the steps, 'linear_warmup' ramps up over 5% of the steps and then
+        stays, 'flat_cosine' holds for the first half and decays along a cosine over the
+        second, 'coslog4' is RealMLP's four cosine cycles on a log scale. An epoch's
+        ``history_['learning_rate']`` is the rate of its last step. The ``tol`` /
+        ``n_iter_no_change`` rule may still end the fit early, before the schedule does. They
+        need a stochastic solver, and ``partial_fit`` (which has no epoch budget) refuses them.
     learning_rate_init : float, default=0.001
-        The step size of 'sgd' and 'adam': the first epoch's, and the starting point of the
-        'invscaling' and 'adaptive' schedules. Unused by 'lbfgs'.
+        The step size of 'sgd', 'adam' and 'adamw': the first epoch's, and the base value of
+        the ``learning_rate`` schedules. Unused by 'lbfgs'.
     power_t : float, default=0.5
         The exponent of the 'invscaling' schedule (``solver='sgd'`` only).
     max_iter : int, default=200
@@ -973,13 +1119,13 @@ _TRAINING_PARAMETERS_DOC = """\
         when they run out before the stopping rule fires, fit warns with a ConvergenceWarning.
         For 'lbfgs', the most L-BFGS iterations. ``partial_fit`` always runs one epoch.
     shuffle : bool, default=True
-        Whether 'sgd' and 'adam' go through the samples in a new random order every epoch.
+        Whether 'sgd', 'adam', 'adamw' go through the samples in a new random order every epoch.
     random_state : int, RandomState instance or None, default=None
         Where the randomness comes from: the initial weights (Glorot-uniform, drawn in
         scikit-learn's order), the ``early_stopping`` split and the seed of the shuffling. Pass
         an int for fits that repeat exactly.
     tol : float, default=1e-4
-        For 'sgd' and 'adam', the least change that counts as progress: an epoch improves when
+        For 'sgd', 'adam', 'adamw', the least change that counts as progress: an epoch improves when
         its training loss is at most ``best_loss_ - tol`` (with ``early_stopping``, when the
         validation score is at least ``best_validation_score_ + tol``); see
         ``n_iter_no_change``. For 'lbfgs', scipy's ``gtol``: L-BFGS stops once no component of
@@ -999,8 +1145,8 @@ _TRAINING_PARAMETERS_DOC = """\
         Use Nesterov's momentum, which steps from the point the velocity leads to, instead of
         the classical one (``solver='sgd'`` with ``momentum > 0`` only).
     early_stopping : bool, default=False
-        For 'sgd' and 'adam': hold out ``validation_fraction`` of the training data (stratified
-        for binary classification) and apply the ``tol`` / ``n_iter_no_change`` rule to the
+        For 'sgd', 'adam', 'adamw': hold out ``validation_fraction`` of the training data
+        (stratified for binary classification) and apply the ``tol`` / ``n_iter_no_change`` rule to the
         score on it (accuracy for MLPClassifier, R^2 for MLPRegressor) instead of the training
         loss. When the fit ends, the weights of the epoch with the best validation score are
         put back. An ``eval_set`` given to ``fit`` is used as the validation data instead of a
@@ -1010,21 +1156,56 @@ _TRAINING_PARAMETERS_DOC = """\
         come to at least 2 samples. Unused without early_stopping or with an ``eval_set``.
     beta_1 : float, default=0.9
         Adam's decay rate, in [0, 1), for its running mean of the gradient (``solver='adam'``
-        only).
+        and 'adamw' only).
     beta_2 : float, default=0.999
         Adam's decay rate, in [0, 1), for its running mean of the squared gradient
-        (``solver='adam'`` only).
+        (``solver='adam'`` and 'adamw' only).
     epsilon : float, default=1e-8
         The small positive constant Adam adds to the denominator of its step, so that it never
-        divides by zero (``solver='adam'`` only).
+        divides by zero (``solver='adam'`` and 'adamw' only).
     n_iter_no_change : int, default=10
-        For 'sgd' and 'adam': once more than this many consecutive epochs have not improved by
+        For 'sgd', 'adam', 'adamw': once more than this many consecutive epochs have not improved by
         ``tol`` (the training loss, or the validation score with ``early_stopping``), training
         stops, or with ``learning_rate='adaptive'`` the rate is cut. Unused by 'lbfgs'.
     max_fun : int, default=15000
         The most loss-and-gradient evaluations L-BFGS may spend (scipy's ``maxfun``;
         ``solver='lbfgs'`` only). Running out of them, or of ``max_iter``, warns with a
         ConvergenceWarning.
+"""
+
+# After max_fun in both signatures: the training features scikit-learn lacks.
+_FEATURE_PARAMETERS_DOC = """\
+    dropout : float or sequence of float, default=0.0
+        Dropout in training: each hidden unit's output is zeroed with this probability at every
+        step, and the others are scaled by ``1 / (1 - rate)`` (inverted dropout), so that
+        ``predict``, ``score`` and an exported ONNX model use the network as it is, with no
+        dropout and no randomness. A float in [0, 1) applies to every hidden layer; a sequence
+        gives one rate per hidden layer (its length must be ``len(hidden_layer_sizes)``); the
+        output layer is never dropped. The masks come from ``random_state`` (a seeded fit repeats
+        exactly, whatever ``n_threads``). 0 (the default) is scikit-learn's training. Needs a
+        stochastic solver ('sgd', 'adam' or 'adamw'); ``loss_curve_`` records the loss under
+        dropout.
+    weight_decay : float or None, default=None
+        Decoupled weight decay (Loshchilov & Hutter, the 'W' of AdamW): every step also does
+        ``W -= lr * weight_decay * W`` on the weight matrices (not the intercepts), ``lr`` being
+        the step's learning rate (scheduled, with a ``learning_rate`` schedule). It is separate
+        from ``alpha``, scikit-learn's L2 penalty in the loss, and both may be used. None means
+        0.01 for ``solver='adamw'`` and 0 (none) for the others; a float >= 0 sets it for
+        'adamw', 'adam' or 'sgd' alike. Needs a stochastic solver when it is above 0.
+    clipnorm : float or None, default=None
+        Clip the gradient by its global norm: when the norm over all parameters exceeds
+        ``clipnorm`` (> 0), the step uses the gradient scaled to that norm (PyTorch's
+        ``clip_grad_norm_``; the ``alpha`` term is added after clipping). None never clips.
+        Needs a stochastic solver.
+"""
+
+_LABEL_SMOOTHING_DOC = """\
+    label_smoothing : float, default=0.0
+        In [0, 1): train on the targets ``y * (1 - label_smoothing) + label_smoothing / K``
+        instead of y, K being the number of classes (2 for binary and for each label of a
+        multilabel target), as Keras's ``label_smoothing``. It changes the loss minimized (and
+        ``loss_`` / ``loss_curve_`` report that loss), not what ``predict_proba`` returns:
+        probabilities that sum to 1, only less confident. Any solver.
 """
 
 # After the class-specific class_weight: the last three parameters of both signatures.
@@ -1077,13 +1258,15 @@ _FITTED_ATTRIBUTES_DOC = """\
     loss_ : float
         The training loss of the last epoch ('lbfgs': of the final iterate), L2 term included.
     best_loss_ : float or None
-        The lowest epoch loss so far; None with ``early_stopping`` ('sgd' and 'adam' only).
+        The lowest epoch loss so far; None with ``early_stopping`` (stochastic solvers only).
     loss_curve_ : list of float
-        The training loss of every epoch ('sgd' and 'adam' only).
+        The training loss of every epoch (stochastic solvers only).
     validation_scores_ : list of float or None
-        Every epoch's validation score with ``early_stopping``, else None ('sgd', 'adam' only).
+        Every epoch's validation score with ``early_stopping``, else None (stochastic
+        solvers only).
     best_validation_score_ : float or None
-        The best of ``validation_scores_``; None without ``early_stopping`` ('sgd', 'adam' only).
+        The best of ``validation_scores_``; None without ``early_stopping`` (stochastic
+        solvers only).
     t_ : int
         The number of training samples the stochastic solver has processed (0 for 'lbfgs').
     coefs_ : list of ndarray
@@ -1110,23 +1293,27 @@ _FITTED_ATTRIBUTES_DOC = """\
 """
 
 
-def _estimator_doc(intro: str, examples: str, *, first: str = "", class_weight: str = "",
-                   classes: str = "") -> str:
+def _estimator_doc(intro: str, examples: str, *, first: str = "", features: str = "",
+                   class_weight: str = "", classes: str = "") -> str:
     """An estimator's numpydoc docstring from its own parts and the shared ones above: `first`
-    is documented before the shared parameters, `class_weight` between max_fun and n_threads
+    is documented before the shared parameters, `features` (the class's own training
+    features) after the shared ones that follow max_fun, then `class_weight`, then n_threads
     (as in the signatures), `classes` before the shared attributes."""
-    return (intro + _PARAMETERS_HEADER + first + _TRAINING_PARAMETERS_DOC + class_weight
-            + _RUNTIME_PARAMETERS_DOC + _ATTRIBUTES_HEADER + classes + _FITTED_ATTRIBUTES_DOC
-            + examples)
+    return (intro + _PARAMETERS_HEADER + first + _TRAINING_PARAMETERS_DOC
+            + _FEATURE_PARAMETERS_DOC + features + class_weight + _RUNTIME_PARAMETERS_DOC
+            + _ATTRIBUTES_HEADER + classes + _FITTED_ATTRIBUTES_DOC + examples)
 
 
 _CLASSIFIER_DOC = _estimator_doc(
     """Multi-layer perceptron classifier, a drop-in for ``sklearn.neural_network.MLPClassifier``.
 
-    The parameters are scikit-learn's, with the same names and defaults, plus ``class_weight``,
-    ``n_threads``, ``device``, ``callbacks`` and any activation of the core, or one per hidden
-    layer. It minimizes the log-loss, under a logistic output for binary and multilabel targets
-    and a softmax for more classes. Each epoch is one call into C++; no Python runs per batch.
+    The parameters are scikit-learn's, with the same names and defaults, plus ``dropout``,
+    ``weight_decay``, ``clipnorm``, ``label_smoothing``, ``class_weight``, ``n_threads``,
+    ``device``, ``callbacks``, the solver 'adamw', the per-step ``learning_rate`` schedules and
+    any activation of the core, or one per hidden layer; at their defaults the estimator
+    trains exactly as scikit-learn's. It minimizes the log-loss, under a logistic output for
+    binary and multilabel targets and a softmax for more classes. Each epoch is one call into
+    C++; no Python runs per batch.
 """,
     """
     Examples
@@ -1138,13 +1325,15 @@ _CLASSIFIER_DOC = _estimator_doc(
     >>> clf.score(X, y) > 0.9
     True
     """,
-    class_weight=_CLASS_WEIGHT_DOC, classes=_CLASSES_DOC)
+    features=_LABEL_SMOOTHING_DOC, class_weight=_CLASS_WEIGHT_DOC, classes=_CLASSES_DOC)
 
 _REGRESSOR_DOC = _estimator_doc(
     """Multi-layer perceptron regressor, a drop-in for ``sklearn.neural_network.MLPRegressor``.
 
-    The parameters are scikit-learn's, with the same names and defaults, plus ``n_threads``,
-    ``device``, ``callbacks`` and any activation of the core, or one per hidden layer.
+    The parameters are scikit-learn's, with the same names and defaults, plus ``dropout``,
+    ``weight_decay``, ``clipnorm``, ``n_threads``, ``device``, ``callbacks``, the solver
+    'adamw', the per-step ``learning_rate`` schedules and any activation of the core, or one
+    per hidden layer; at their defaults the estimator trains exactly as scikit-learn's.
     Multi-output regression uses the gradient of the loss it reports (half the mean squared
     error over outputs), not one ``n_outputs`` times too large.
 """,
@@ -1166,6 +1355,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     _parameter_constraints = {
         **_BaseMLP._parameter_constraints,
         "activation": [str, list, tuple],
+        "label_smoothing": [Interval(numbers.Real, 0, 1, closed="left")],
         "class_weight": [None, StrOptions({"balanced"}), dict],
     }
 
@@ -1174,7 +1364,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
                  warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-                 max_fun=15000, class_weight=None, n_threads=None, device="cpu", callbacks=None):
+                 max_fun=15000, dropout=0.0, weight_decay=None, clipnorm=None,
+                 label_smoothing=0.0, class_weight=None, n_threads=None, device="cpu",
+                 callbacks=None):
         super().__init__(hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
                          alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
                          learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
@@ -1183,8 +1375,17 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                          nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
                          validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
                          epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
-                         n_threads=n_threads, device=device, callbacks=callbacks)
+                         n_threads=n_threads, device=device, callbacks=callbacks,
+                         dropout=dropout, weight_decay=weight_decay, clipnorm=clipnorm)
+        self.label_smoothing = label_smoothing
         self.class_weight = class_weight
+
+    def _label_smoothing(self) -> float:
+        smoothing = self.label_smoothing
+        if isinstance(smoothing, bool) or not isinstance(smoothing, numbers.Real) \
+                or not 0.0 <= float(smoothing) < 1.0:
+            raise ValueError(f"label_smoothing must be a float in [0, 1), got {smoothing!r}")
+        return float(smoothing)
 
     def _output_spec(self, n_outputs):
         if self._multilabel or n_outputs == 1:
@@ -1305,7 +1506,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         -------
         self : MLPClassifier
         """
-        self._validate_hyperparameters()
+        self._validate_hyperparameters(incremental=True)
         if _check_partial_fit_first_call(self, classes):  # sets classes_ from `classes`
             self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):
@@ -1393,8 +1594,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True, random_state=None,
                  tol=1e-4, verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True,
                  early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-8, n_iter_no_change=10, max_fun=15000, n_threads=None, device="cpu",
-                 callbacks=None):
+                 epsilon=1e-8, n_iter_no_change=10, max_fun=15000, dropout=0.0, weight_decay=None,
+                 clipnorm=None, n_threads=None, device="cpu", callbacks=None):
         super().__init__(hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
                          alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
                          learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
@@ -1403,7 +1604,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                          nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
                          validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
                          epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
-                         n_threads=n_threads, device=device, callbacks=callbacks)
+                         n_threads=n_threads, device=device, callbacks=callbacks,
+                         dropout=dropout, weight_decay=weight_decay, clipnorm=clipnorm)
         self.loss = loss
 
     _multilabel = False

@@ -88,8 +88,11 @@ def test_sklearn_estimator_checks(estimator, check):
 
 
 @pytest.mark.parametrize("ours, theirs, extra", [
-    (MLPClassifier, sk_nn.MLPClassifier, {"class_weight", "n_threads", "device", "callbacks"}),
-    (MLPRegressor, sk_nn.MLPRegressor, {"n_threads", "device", "callbacks"}),
+    (MLPClassifier, sk_nn.MLPClassifier, {"class_weight", "n_threads", "device", "callbacks",
+                                          "dropout", "weight_decay", "clipnorm",
+                                          "label_smoothing"}),
+    (MLPRegressor, sk_nn.MLPRegressor, {"n_threads", "device", "callbacks", "dropout",
+                                        "weight_decay", "clipnorm"}),
 ], ids=["classifier", "regressor"])
 def test_constructor_parameters_match_sklearn(ours, theirs, extra):
     mine = inspect.signature(ours).parameters
@@ -917,7 +920,7 @@ def _inf_X():
      "validation_fraction"),
     (lambda: MLPClassifier(solver="newton", max_iter=2), {}, "solver"),
     (lambda: MLPRegressor(solver="newton", max_iter=2), {}, "solver"),
-    (lambda: MLPClassifier(learning_rate="cosine", max_iter=2), {}, "learning_rate"),
+    (lambda: MLPClassifier(learning_rate="cosine_restarts", max_iter=2), {}, "learning_rate"),
     (lambda: MLPRegressor(loss="absolute_error", max_iter=2), {}, "loss"),
     (lambda: MLPClassifier(max_iter=2), dict(sample_weight=-np.ones(150)), "sample_weight"),
     (lambda: MLPClassifier(max_iter=2), dict(sample_weight=np.zeros(150)), "(?i)sample.weight"),
