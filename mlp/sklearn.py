@@ -35,7 +35,7 @@ from . import _format, _spec, schedules
 from ._device import device_name, resolve_device
 from ._engine import Engine
 from ._limits import DRAWN_SEED_LIMIT, EXP_LIMIT, MAX_LAYERS, MAX_STEP, MAX_WIDTH, check_allocation
-from ._validation import as_float
+from ._validation import as_float, ready_rows
 from .callbacks import Callback
 from .io import save as save_file
 from ._sklearn_callbacks import SklearnCallbackSupportMixin, sklearn_bridge_callbacks, \
@@ -1040,6 +1040,16 @@ class _BaseMLP(SklearnCallbackSupportMixin, BaseEstimator):
 
     # ---------------------------------------------------------------- prediction -------------
     def _forward(self, X):
+        if "coefs_" in self.__dict__ and "feature_names_in_" not in self.__dict__:
+            # The fast path of a fitted model serving a few rows at a time: a C-contiguous array
+            # of the network's dtype and width goes straight to the core, which also checks
+            # that it is finite. Anything else (a DataFrame, a list, NaN, another dtype or
+            # width) takes scikit-learn's validation below, with its usual errors.
+            self._sync_network()
+            if ready_rows(X, self._net.dtype, self.n_features_in_) is not None:
+                out = self._net.predict(X, True)
+                if out is not None:
+                    return out
         check_is_fitted(self, "coefs_")
         self._sync_network()
         X = _validate_data(self, X, accept_sparse=["csr", "csc", "coo"], dtype=(np.float64, np.float32),
@@ -1442,7 +1452,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return out
 
     def _decode(self, Y):
-        return self._label_binarizer.inverse_transform(Y)
+        # LabelBinarizer.inverse_transform's own rules (argmax; binary: above 0.5), without its
+        # checks, which cost a one-row predict 100 us; other cases go through it.
+        lb = self._label_binarizer
+        if lb.y_type_ == "multiclass" and Y.ndim == 2 and Y.shape[1] == len(lb.classes_):
+            return lb.classes_.take(Y.argmax(axis=1), mode="clip")
+        if (lb.y_type_ == "binary" and len(lb.classes_) == 2 and Y.ndim == 2 and Y.shape[1] == 1
+                and (lb.neg_label, lb.pos_label) == (0, 1)):
+            return lb.classes_[(Y[:, 0] > 0.5).astype(np.intp)]
+        return lb.inverse_transform(Y)
 
     def _sample_weight(self, X, y, sample_weight):
         sample_weight = super()._sample_weight(X, y, sample_weight)

@@ -45,3 +45,75 @@ def test_few_rows_with_embeddings():
     bad[0, 2] = 4
     with pytest.raises(ValueError, match="embedded column 2"):
         net.predict(bad)
+
+
+# ---- the estimators' and the Model's fast path: same results, same errors ---------------------
+def _fitted(n_classes=10):
+    from sklearn.datasets import load_digits
+
+    import mlp
+
+    X, y = load_digits(n_class=n_classes, return_X_y=True)
+    X = (X / 16).astype(np.float32)
+    return mlp.MLPClassifier(hidden_layer_sizes=(20,), max_iter=5, random_state=0).fit(X, y), X
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("n_classes", [2, 10])
+def test_fast_path_gives_what_the_full_path_gives(n_classes):
+    clf, X = _fitted(n_classes)
+    for rows in (X[:1], X[3:7], X[:64], X[:65]):
+        rows = np.ascontiguousarray(rows)
+        full = clf._net.predict(rows)  # what the full path computes, through the same core
+        np.testing.assert_array_equal(clf.predict_proba(rows)[:, -1], full[:, -1])
+        np.testing.assert_array_equal(clf.predict(rows),
+                                      clf._label_binarizer.inverse_transform(full))
+        # Another dtype, a list, a Fortran array: converted, same answer.
+        for other in (rows.astype(np.float64), rows.tolist(), np.asfortranarray(rows)):
+            np.testing.assert_array_equal(clf.predict_proba(other), clf.predict_proba(rows))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_fast_path_keeps_every_error():
+    clf, X = _fitted()
+    bad = X[:2].copy()
+    bad[1, 5] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        clf.predict_proba(bad)
+    bad[1, 5] = np.inf
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        clf.predict(bad)
+    with pytest.raises(ValueError, match="X has 63 features, but MLPClassifier is expecting 64"):
+        clf.predict(np.ascontiguousarray(X[:1, :63]))
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+    with pytest.raises(NotFittedError):
+        clone(clf).predict(X[:1])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_fast_path_keeps_the_feature_name_checks():
+    pd = pytest.importorskip("pandas")
+    clf, X = _fitted()
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(64)])
+    clf.fit(df, np.arange(len(X)) % 10)
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        clf.predict(X[:1])
+    with pytest.raises(ValueError, match="feature names"):
+        clf.predict(df.iloc[:1, ::-1])
+
+
+def test_model_fast_path_keeps_every_error():
+    import mlp
+
+    first = mlp.Dense(8, input_size=3, activation="relu", seed=0)
+    model = mlp.Model(first, mlp.Dense(2, seed=1)(first))
+    model.compile("mse")
+    x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+    np.testing.assert_array_equal(model.predict(x[:1]), model.predict(x)[:1])
+    bad = x[:1].copy()
+    bad[0, 1] = np.nan
+    with pytest.raises(ValueError, match="x contains NaN or infinity"):
+        model.predict(bad)
+    with pytest.raises(ValueError, match="x has 2 columns"):
+        model.predict(np.ascontiguousarray(x[:1, :2]))
