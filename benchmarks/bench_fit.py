@@ -2,7 +2,9 @@
 
 All peers train the same network on the same float32 data with Adam (lr 1e-3), the same batch
 size, tol=0 and the same number of epochs; PyTorch (when installed) runs eager mode with a random
-permutation per epoch. Each figure is the median of --repeats runs in this process. The script
+permutation per epoch. Each figure is the median of --repeats runs in this process, measured in
+--rounds interleaved rounds (the range over the rounds is shown). A fit of one epoch is timed
+too, so that the per-epoch cost and the fixed cost of a fit are reported apart. The script
 also measures numpy's 1024x1024 float32 matmul in the same run, so GFLOP/s can be read as a
 fraction of what this machine's BLAS reaches right now.
 
@@ -139,6 +141,9 @@ def make_case(case, quick):
 
 
 def run_training_case(case, args, peak):
+    """Each peer's fit of `epochs` epochs and of one epoch, timed in --rounds interleaved rounds
+    of --repeats runs: the per-epoch cost is the difference over epochs - 1, the fixed cost
+    (validation, conversion, set-up, the first epoch's extra) what one epoch's fit adds to it."""
     from sklearn.neural_network import MLPClassifier as SkC, MLPRegressor as SkR
 
     from mlp import MLPClassifier, MLPRegressor
@@ -151,29 +156,44 @@ def run_training_case(case, args, peak):
     sizes = [X.shape[1], *hidden, n_out]
     flops = train_flops(len(X), sizes)
     ours_cls, sk_cls = (MLPClassifier, SkC) if classify else (MLPRegressor, SkR)
-    rows = []
-
-    def add(name, seconds, score):
-        per_epoch = seconds / epochs
-        rows.append((name, per_epoch * 1e3, flops / per_epoch / 1e9, flops / per_epoch / 1e9 / peak, score))
 
     fit_sklearn_like(ours_cls, X[:256], y[:256], hidden, batch, 1)  # warm-up: load, thread pool
     last = {}
-    t = median_time(lambda: last.__setitem__("m", fit_sklearn_like(ours_cls, X, y, hidden, batch, epochs)), args.repeats)
-    add("mlp", t, last["m"].score(X, y))
-    t = median_time(lambda: last.__setitem__("s", fit_sklearn_like(sk_cls, X, y, hidden, batch, epochs)), args.repeats)
-    add("scikit-learn", t, last["s"].score(X, y))
+    peers = {
+        "mlp": lambda e: last.__setitem__("mlp", fit_sklearn_like(ours_cls, X, y, hidden, batch, e)),
+        "scikit-learn": lambda e: last.__setitem__("scikit-learn",
+                                                   fit_sklearn_like(sk_cls, X, y, hidden, batch, e)),
+    }
     if have_torch():
-        peer = TorchPeer(X, y, hidden, batch, classify)
-        peer.epochs(1)
-        t = median_time(lambda: peer.epochs(epochs), args.repeats)
-        add("pytorch", t, peer.score(X, y))
-    print(f"\nCase {case}: {title}, {epochs} epochs, Adam lr 1e-3, float32")
-    print(f"{'':14s}{'ms/epoch':>10s}{'GFLOP/s':>9s}{'of sgemm':>9s}{'speed-up':>10s}{'train score':>12s}")
-    ours = rows[0][1]
-    for name, ms, gf, frac, score in rows:
-        print(f"{name:14s}{ms:10.1f}{gf:9.1f}{frac:9.0%}{ms / ours:9.2f}x{score:12.4f}")
-    return last["m"], X
+        def torch_fit(e):  # the peer's own set-up (model, optimizer, tensors) is its fixed cost
+            peer = TorchPeer(X, y, hidden, batch, classify)
+            peer.epochs(e)
+            last["pytorch"] = peer
+        peers["pytorch"] = torch_fit
+    per_epoch = {name: [] for name in peers}
+    fixed = {name: [] for name in peers}
+    trained = {}  # the full fits, for their scores
+    for _ in range(args.rounds):
+        for name, fit in peers.items():
+            t_all = median_time(lambda: fit(epochs), args.repeats)
+            trained[name] = last[name]
+            t_one = median_time(lambda: fit(1), args.repeats) if epochs > 1 else t_all
+            pe = (t_all - t_one) / (epochs - 1) if epochs > 1 else t_all
+            per_epoch[name].append(pe)
+            fixed[name].append(max(0.0, t_one - pe))
+    print(f"\nCase {case}: {title}, {epochs} epochs, Adam lr 1e-3, float32; medians of "
+          f"{args.repeats} runs, range over {args.rounds} rounds")
+    print(f"{'':14s}{'ms/epoch':>10s}{'range':>16s}{'GFLOP/s':>9s}{'of sgemm':>9s}{'speed-up':>10s}"
+          f"{'fixed ms':>10s}{'train score':>12s}")
+    ours = statistics.median(per_epoch["mlp"])
+    for name in peers:
+        pe = statistics.median(per_epoch[name])
+        lo, hi = min(per_epoch[name]) * 1e3, max(per_epoch[name]) * 1e3
+        gf = flops / pe / 1e9
+        score = trained[name].score(X, y)
+        print(f"{name:14s}{pe * 1e3:10.2f}  {lo:6.2f}-{hi:<7.2f}{gf:9.1f}{gf / peak:9.0%}"
+              f"{pe / ours:9.2f}x{statistics.median(fixed[name]) * 1e3:10.1f}{score:12.4f}")
+    return trained["mlp"], X
 
 
 def run_predict_case(model, X, args):
@@ -293,6 +313,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", default="1,2,3,4")
     parser.add_argument("--repeats", type=int, default=5, help="timed fits per peer; the median is reported")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds; each cell shows their range")
     parser.add_argument("--epochs", type=int, default=0, help="epochs per timed fit (default 20, 5 and 3 for cases 1, 2 and 3)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--memory", action="store_true", help="also measure peak memory (case 3)")
