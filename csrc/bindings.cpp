@@ -426,7 +426,7 @@ PYBIND11_MODULE(_core, m) {
           const std::uintptr_t key = gpu ? s.key_for(x, y, sw) : 0;
           {
             py::gil_scoped_release rel;
-            loss = gpu ? gpu->loss_and_grad(px, py_, pw, rows, pg, key)
+            loss = gpu ? gpu->loss_and_grad(px, py_, pw, rows, pg, key, training)
                        : n.loss_and_grad(px, py_, pw, rows, pg, training);
           }
           return py::make_tuple(loss, grad);

@@ -1,7 +1,10 @@
 // Activation forward a = f(z), the fused bias + activation z += b, a = f(z), and the backward
 // dz = da * f'(z, a), element-wise with the functors of activations.hpp. Softmax is row-wise, one
 // warp per row: a = exp(z - max) / sum, backward dz = a * (da - sum_j da_j a_j).
+// Dropout: the mask of ../dropout.hpp (shared with the CPU) applied to a hidden layer's
+// activation, and its backward fused with the derivative, one warp per row (one key per row).
 #include "../activations.hpp"
+#include "../dropout.hpp"
 #include "kernels.cuh"
 #include "reduce.cuh"
 
@@ -66,6 +69,39 @@ __global__ void softmax_backward_kernel(T* dz, const T* a, const T* da, idx rows
 
 unsigned row_blocks(idx rows) { return blocks_for(rows, kWarps); }
 
+template <class T>
+__device__ inline std::uint32_t drop_key(const DropSpec<T>& d, idx r) {
+  return dropout_row_key(d.seed, d.step, d.layer, d.rows ? d.rows[r] : d.row0 + r);
+}
+
+// a = a * m, m = scale (kept) or 0: the CPU's act(z) * m in its GEMM write-out.
+template <class T>
+__global__ void dropout_forward_kernel(T* a, idx rows, idx cols, DropSpec<T> d) {
+  const int lane = threadIdx.x & 31;
+  for (idx r = blockIdx.x * idx(kWarps) + (threadIdx.x >> 5); r < rows; r += idx(gridDim.x) * kWarps) {
+    const std::uint32_t key = drop_key(d, r);
+    T* ar = a + r * cols;
+    for (idx j = lane; j < cols; j += 32)
+      ar[j] = ar[j] * (dropout_bits(key, std::uint32_t(j)) >= d.threshold ? d.scale : T(0));
+  }
+}
+
+// dz = keep ? da * scale * act'(z, a / scale) : 0, as the CPU's Deriv write-out with a mask.
+template <Act A, class T>
+__global__ void dropout_backward_kernel(T* dz, const T* z, const T* a, const T* da, idx rows, idx cols, T alpha,
+                                        DropSpec<T> d) {
+  const int lane = threadIdx.x & 31;
+  const T s = d.scale, inv = T(1) / d.scale;
+  for (idx r = blockIdx.x * idx(kWarps) + (threadIdx.x >> 5); r < rows; r += idx(gridDim.x) * kWarps) {
+    const std::uint32_t key = drop_key(d, r);
+    const idx o = r * cols;
+    for (idx j = lane; j < cols; j += 32) {
+      const bool keep = dropout_bits(key, std::uint32_t(j)) >= d.threshold;
+      dz[o + j] = keep ? da[o + j] * s * act_derivative<A>(z[o + j], a[o + j] * inv, alpha) : T(0);
+    }
+  }
+}
+
 }  // namespace
 
 template <class T>
@@ -117,11 +153,36 @@ void activation_backward(Context& c, T* dz, const T* z, const T* a, const T* da,
   MLP_CUDA_LAUNCHED();
 }
 
+template <class T>
+void dropout_forward(Context& c, T* a, idx rows, idx cols, const DropSpec<T>& d) {
+  if (rows <= 0 || cols <= 0) return;
+  dropout_forward_kernel<T><<<row_blocks(rows), kThreads, 0, c.stream>>>(a, rows, cols, d);
+  MLP_CUDA_LAUNCHED();
+}
+
+template <class T>
+void dropout_backward(Context& c, T* dz, const T* z, const T* a, const T* da, idx rows, idx cols, Act act, T alpha,
+                      const DropSpec<T>& d) {
+  if (rows <= 0 || cols <= 0) return;
+  MLP_CHECK(act != Act::Softmax, "dropout cannot follow a softmax");
+  with_act(act, [&](auto tag) {
+    constexpr Act A = decltype(tag)::value;
+    dropout_backward_kernel<A, T><<<row_blocks(rows), kThreads, 0, c.stream>>>(dz, z, a, da, rows, cols, alpha, d);
+  });
+  MLP_CUDA_LAUNCHED();
+}
+
 template void activation_forward<float>(Context&, float*, const float*, idx, idx, Act, float);
 template void activation_forward<double>(Context&, double*, const double*, idx, idx, Act, double);
 template void bias_activation_forward<float>(Context&, float*, float*, const float*, idx, idx, Act, float);
 template void bias_activation_forward<double>(Context&, double*, double*, const double*, idx, idx, Act, double);
 template void activation_backward<float>(Context&, float*, const float*, const float*, const float*, idx, idx, Act, float);
 template void activation_backward<double>(Context&, double*, const double*, const double*, const double*, idx, idx, Act, double);
+template void dropout_forward<float>(Context&, float*, idx, idx, const DropSpec<float>&);
+template void dropout_forward<double>(Context&, double*, idx, idx, const DropSpec<double>&);
+template void dropout_backward<float>(Context&, float*, const float*, const float*, const float*, idx, idx, Act, float,
+                                      const DropSpec<float>&);
+template void dropout_backward<double>(Context&, double*, const double*, const double*, const double*, idx, idx, Act,
+                                       double, const DropSpec<double>&);
 
 }  // namespace mlp::cuda

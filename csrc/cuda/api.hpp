@@ -42,15 +42,19 @@ class DeviceNetwork {
 
   int ordinal() const;
 
-  // As Network<T>::train_epoch. x: (n, in)  y: (n, out)  sw: (n) or null, host memory.
+  // As Network<T>::train_epoch, with the same training features (dropout, schedules, label
+  // smoothing, weight decay, clipping, embeddings). x: (n, n_inputs)  y: (n, out)  sw: (n) or
+  // null, host memory.
   // data_key identifies the data: when it equals the last call's key (and n and the pointers
   // match), the copy already on the device is used; 0 means "upload every time".
   EpochResult train_epoch(const T* x, const T* y, const T* sw, idx n, idx batch_size, bool shuffle,
                           double lr, const std::function<bool()>& interrupted, std::uintptr_t data_key);
   // out: (n, out) output activations.
   void predict(T* out, const T* x, idx n);
-  // As Network<T>::loss_and_grad; the data is cached under data_key as for train_epoch.
-  double loss_and_grad(const T* x, const T* y, const T* sw, idx n, T* grad, std::uintptr_t data_key);
+  // As Network<T>::loss_and_grad (training: with the dropout masks of the next step); the data is
+  // cached under data_key as for train_epoch.
+  double loss_and_grad(const T* x, const T* y, const T* sw, idx n, T* grad, std::uintptr_t data_key,
+                       bool training = false);
   // Frees the training data kept on the device.
   void release_data();
 

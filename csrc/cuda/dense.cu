@@ -23,18 +23,24 @@ void dense_forward(Context& c, T* z, T* a, const T* x, const T* w, const T* b, i
 
 template <class T>
 void dense_backward(Context& c, T* dw, T* db, T* dx, const T* dz, const T* x, const T* w, idx n, idx in, idx out,
-                    T beta, Act prev_act, T prev_alpha, const T* prev_z, const T* prev_a) {
+                    T beta, Act prev_act, T prev_alpha, const T* prev_z, const T* prev_a,
+                    const DropSpec<T>* prev_drop) {
   gemm(c, dw, x, dz, in, out, n, /*ta=*/true, in, false, out, out, beta);
   col_sum(c, db, dz, n, out, beta);
   if (!dx) return;
   gemm(c, dx, dz, w, n, in, out, false, out, /*tb=*/true, out, in, T(0));
+  if (prev_drop) {
+    MLP_CHECK(prev_a && prev_act != Act::Softmax, "a dropout mask needs the previous layer's activation");
+    dropout_backward(c, dx, prev_z ? prev_z : prev_a, prev_a, dx, n, in, prev_act, prev_alpha, *prev_drop);
+    return;
+  }
   if (prev_act != Act::Identity && prev_act != Act::Softmax && prev_a)
     activation_backward(c, dx, prev_z ? prev_z : prev_a, prev_a, dx, n, in, prev_act, prev_alpha);
 }
 
 template void dense_forward<float>(Context&, float*, float*, const float*, const float*, const float*, idx, idx, idx, Act, float);
 template void dense_forward<double>(Context&, double*, double*, const double*, const double*, const double*, idx, idx, idx, Act, double);
-template void dense_backward<float>(Context&, float*, float*, float*, const float*, const float*, const float*, idx, idx, idx, float, Act, float, const float*, const float*);
-template void dense_backward<double>(Context&, double*, double*, double*, const double*, const double*, const double*, idx, idx, idx, double, Act, double, const double*, const double*);
+template void dense_backward<float>(Context&, float*, float*, float*, const float*, const float*, const float*, idx, idx, idx, float, Act, float, const float*, const float*, const DropSpec<float>*);
+template void dense_backward<double>(Context&, double*, double*, double*, const double*, const double*, const double*, idx, idx, idx, double, Act, double, const double*, const double*, const DropSpec<double>*);
 
 }  // namespace mlp::cuda

@@ -3,12 +3,20 @@
 // fused loss, backward, one-launch optimizer step) with no host round trip, and copies back only
 // the epoch's loss, then the weights. The batch order is the CPU's (epoch_order, the same seed),
 // made on a host thread while the previous epoch runs and uploaded as one index array.
+// The training features follow the CPU's (csrc/network.cpp) with the shared headers: dropout masks
+// of ../dropout.hpp keyed by data row, the schedules of ../schedule.hpp evaluated on the host per
+// batch (the host loop knows each batch's step), label smoothing in the loss's target read, the
+// decoupled weight decay and global-norm clipping in the optimizer pass, and embedding tables
+// (looked up into the first layer's input; their gradient scatter-added deterministically, see
+// gather.cu).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <future>
 #include <limits>
 #include <mutex>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "../activations.hpp"
@@ -31,6 +39,7 @@ struct EpochState {
   double l2_eff;        // l2 / wsum (per_sample) or l2
   double data;          // the current batch's loss (scaled), or loss_and_grad's unscaled sum
   double pen;           // sum of squared weights (before the step)
+  double gscale;        // the current batch's clipping factor (clipnorm > 0)
 };
 
 // Sum over the block (blockDim.x == kThreads) of each thread's v, added in thread order so that
@@ -114,10 +123,21 @@ struct DeviceNetwork<T>::Impl {
   std::mutex mu;
   idx L = 0;
   std::vector<idx> sizes;
-  // Device layout: every layer's weights first, then every bias, each segment aligned, so that
-  // "is a weight" (L2 applies) is simply i < n_weights. Padding stays zero in every buffer.
-  std::vector<idx> dev_w, dev_b;
+  idx n_in = 0;  // columns of x: sizes[0], or with embeddings the host's n_inputs
+  // Device layout: every layer's weights first, then the embedding tables, then every bias, each
+  // segment aligned, so that "is a weight" (L2 and weight decay apply; the CPU's is_weight counts
+  // the tables) is simply i < n_weights. Padding stays zero in every buffer.
+  std::vector<idx> dev_w, dev_b, dev_e;
   idx n_weights = 0, P = 0;
+  // Embeddings: where each first-layer input column comes from, and the tables for the scatter.
+  bool embedded = false;
+  Buffer<idx> emb_meta;
+  EmbedLayout emb_layout;
+  EmbedTables emb_tables;
+  EmbedScratch emb_scratch;
+  // This step's dropout mask per layer (drop_on[l]: layer l drops).
+  std::vector<DropSpec<T>> drop;
+  std::vector<char> drop_on;
   Buffer<T> params, grad, opt_m, opt_v;
   // Training data, kept between calls with the same key; data passed with key 0 (a validation
   // set, say) goes to a second slot, so that it never evicts the training data.
@@ -140,8 +160,9 @@ struct DeviceNetwork<T>::Impl {
   // Scratch for cap rows.
   idx cap = 0;
   Buffer<T> xb, d0, d1;
+  Buffer<T> xraw, dx0;  // embeddings: predict's uploaded x chunk, and dL/dx0 of the first layer
   std::vector<Buffer<T>> z, a;
-  Buffer<double> loss_part, pen_part;
+  Buffer<double> loss_part, pen_part, norm_part;
   Buffer<EpochState> state;
   HostBuffer<EpochState> state_host;
 
@@ -149,10 +170,17 @@ struct DeviceNetwork<T>::Impl {
     DeviceGuard g(ctx.device);
     sizes = host.sizes();
     L = idx(sizes.size()) - 1;
+    n_in = host.n_inputs();
+    const auto& emb = host.embeddings();
+    embedded = !emb.empty();
     idx off = 0;
     for (idx l = 0; l < L; ++l) {
       dev_w.push_back(off);
       off = round_up(off + sizes[l] * sizes[l + 1]);
+    }
+    for (const EmbeddingSpec& e : emb) {
+      dev_e.push_back(off);
+      off = round_up(off + e.rows * e.width);
     }
     n_weights = off;
     for (idx l = 0; l < L; ++l) {
@@ -166,11 +194,156 @@ struct DeviceNetwork<T>::Impl {
     grad.zero(ctx.stream);
     loss_part.resize(kMaxBlocks);
     pen_part.resize(kMaxBlocks);
+    norm_part.resize(kMaxBlocks);
     state.resize(1);
     state_host.reserve(1);
     z.resize(std::size_t(L));
     a.resize(std::size_t(L));
-    ctx.sync();
+    drop.assign(std::size_t(L), DropSpec<T>());
+    drop_on.assign(std::size_t(L), 0);
+    std::vector<idx> meta;
+    if (embedded) meta = embedding_meta();
+    if (!meta.empty()) {
+      emb_meta.resize(meta.size());
+      MLP_CUDA_CHECK(cudaMemcpyAsync(emb_meta.data(), meta.data(), sizeof(idx) * meta.size(), cudaMemcpyHostToDevice,
+                                     ctx.stream));
+      const idx in0 = sizes[0], E = idx(emb.size());
+      const idx* m = emb_meta.data();
+      emb_layout.in0 = in0;
+      emb_layout.n_inputs = n_in;
+      emb_layout.src = m;
+      emb_layout.base = m + in0;
+      emb_layout.width = m + 2 * in0;
+      emb_tables.n_tables = int(E);
+      emb_tables.in0 = in0;
+      emb_tables.n_inputs = n_in;
+      emb_tables.column = m + 3 * in0;
+      emb_tables.width = m + 3 * in0 + E;
+      emb_tables.pos = m + 3 * in0 + 2 * E;
+      emb_tables.offset = m + 3 * in0 + 3 * E;
+      emb_tables.first_row = m + 3 * in0 + 4 * E;
+      idx total_rows = 0;
+      for (const EmbeddingSpec& e : emb) total_rows += e.rows;
+      int bits = 1;
+      while (bits < 63 && (idx(1) << bits) < total_rows) ++bits;
+      emb_tables.key_bits = bits;
+    }
+    ctx.sync();  // meta is pageable host memory
+  }
+
+  // The embedding metadata, as one array: per first-layer input column k (in0 of each) the x
+  // column, the device offset of the table element (or -1: a numeric column), the table width;
+  // then per table its x column, width, position in x0, device offset and first row (the
+  // numbering of all tables' rows that the scatter sorts by). The CPU's order: each table's
+  // width in turn, then the other columns in their order.
+  std::vector<idx> embedding_meta() const {
+    const auto& emb = host.embeddings();
+    const idx in0 = sizes[0], E = idx(emb.size());
+    std::vector<idx> src, base, width, col, wid, pos, offs, first;
+    std::vector<char> is_emb(std::size_t(n_in), 0);
+    idx p = 0, row = 0;
+    for (idx e = 0; e < E; ++e) {
+      const EmbeddingSpec& sp = emb[std::size_t(e)];
+      is_emb[std::size_t(sp.column)] = 1;
+      for (idx j = 0; j < sp.width; ++j) {
+        src.push_back(sp.column);
+        base.push_back(dev_e[std::size_t(e)] + j);
+        width.push_back(sp.width);
+      }
+      col.push_back(sp.column);
+      wid.push_back(sp.width);
+      pos.push_back(p);
+      offs.push_back(dev_e[std::size_t(e)]);
+      first.push_back(row);
+      p += sp.width;
+      row += sp.rows;
+    }
+    for (idx c = 0; c < n_in; ++c)
+      if (!is_emb[std::size_t(c)]) {
+        src.push_back(c);
+        base.push_back(-1);
+        width.push_back(0);
+      }
+    MLP_CHECK(idx(src.size()) == in0, "sizes[0] must equal the embedding widths plus the other columns");
+    std::vector<idx> out;
+    for (const auto* v : {&src, &base, &width, &col, &wid, &pos, &offs, &first}) out.insert(out.end(), v->begin(), v->end());
+    return out;
+  }
+
+  // Every embedded column of x (n rows, host memory) holds an integer code in range, as the CPU
+  // checks: the device reads table rows by these codes without further checks.
+  void check_codes(const T* x, idx n) const {
+    for (const EmbeddingSpec& e : host.embeddings())
+      for (idx i = 0; i < n; ++i) {
+        const T v = x[i * n_in + e.column];
+        MLP_CHECK(v >= T(0) && v < T(e.rows) && v == std::floor(v),
+                  "embedded column " + std::to_string(e.column) + " holds a value that is not a code in [0, " +
+                      std::to_string(e.rows) + ")");
+      }
+  }
+
+  // Layer l's dropout rate at step `step`: the base rate times the Dropout schedule's factor,
+  // never above the base (as Network::dropout_rate).
+  double dropout_rate(idx l, std::int64_t step) const {
+    const double r = host.dropout()[std::size_t(l)];
+    if (r == 0.0) return 0.0;
+    const double v = r * schedule_factor(host.schedule(SchedSlot::Dropout), step);
+    return v < 0.0 ? 0.0 : (v < r ? v : r);
+  }
+  // Sets drop / drop_on for the rows of a batch (data row rows ? rows[i] : row0 + i) at `step`;
+  // training false: no dropout. Returns whether some layer drops.
+  bool set_dropout(bool training, std::int64_t step, const idx* rows, idx row0) {
+    bool any = false;
+    const auto& rates = host.dropout();
+    MLP_CHECK(idx(rates.size()) == L, "one dropout rate per layer expected");
+    for (idx l = 0; l < L; ++l) {
+      const double rate = training && l + 1 < L ? dropout_rate(l, step) : 0.0;
+      drop_on[std::size_t(l)] = rate > 0.0;
+      if (rate <= 0.0) continue;
+      MLP_CHECK(host.acts()[std::size_t(l)] != Act::Softmax, "dropout cannot follow a softmax");
+      DropSpec<T>& d = drop[std::size_t(l)];
+      d.seed = host.dropout_seed();
+      d.step = step;
+      d.layer = l;
+      d.rows = rows;
+      d.row0 = row0;
+      d.threshold = dropout_threshold(rate);
+      d.scale = T(1.0 / (1.0 - rate));
+      any = true;
+    }
+    return any;
+  }
+  // Moves this step's masks to the rows of another chunk (loss_and_grad).
+  void move_dropout(const idx* rows, idx row0) {
+    for (DropSpec<T>& d : drop) {
+      d.rows = rows;
+      d.row0 = row0;
+    }
+  }
+  // Targets y (1 - ls) + ls / K, K = outputs (2 for binary cross-entropy): the loss's (ls, ls_add).
+  std::pair<T, T> smoothing() const {
+    const double ls = host.label_smoothing();
+    if (ls == 0.0) return {T(0), T(0)};
+    const double k = host.loss() == LossKind::BinaryCrossEntropy ? 2.0 : double(sizes[L]);
+    return {T(ls), T(ls / k)};
+  }
+  // The first layer's input for rows of x (device, n_in wide): x itself, a gather of its rows,
+  // or the embedded input in xb.
+  const T* first_input(const T* x, const idx* rows, idx row0, idx count) {
+    if (embedded) {
+      embed_rows<T>(ctx, xb.data(), x, rows, row0, count, params.data(), emb_layout);
+      return xb.data();
+    }
+    if (rows) {
+      gather_rows<T>(ctx, xb.data(), x, rows, count, n_in);
+      return xb.data();
+    }
+    return x + row0 * n_in;
+  }
+  // Zeroes the tables' gradient (scatter-added, unlike the layers' that the GEMMs overwrite).
+  void zero_table_grad() {
+    if (!embedded) return;
+    MLP_CUDA_CHECK(cudaMemsetAsync(grad.data() + dev_e[0], 0, sizeof(T) * (n_weights - dev_e[0]), ctx.stream));
   }
 
   // Host flat layout (W0 b0 W1 b1 ...) <-> device layout, for params and the optimizer buffers.
@@ -181,6 +354,10 @@ struct DeviceNetwork<T>::Impl {
       MLP_CUDA_CHECK(cudaMemcpyAsync(dst + dev_b[l], src + host.bias_offset(l), sizeof(T) * sizes[l + 1],
                                      cudaMemcpyHostToDevice, ctx.stream));
     }
+    const auto& emb = host.embeddings();
+    for (std::size_t e = 0; e < emb.size(); ++e)
+      MLP_CUDA_CHECK(cudaMemcpyAsync(dst + dev_e[e], src + host.embedding_offset(idx(e)),
+                                     sizeof(T) * emb[e].rows * emb[e].width, cudaMemcpyHostToDevice, ctx.stream));
   }
   void download(T* dst, const T* src) {
     for (idx l = 0; l < L; ++l) {
@@ -189,6 +366,10 @@ struct DeviceNetwork<T>::Impl {
       MLP_CUDA_CHECK(cudaMemcpyAsync(dst + host.bias_offset(l), src + dev_b[l], sizeof(T) * sizes[l + 1],
                                      cudaMemcpyDeviceToHost, ctx.stream));
     }
+    const auto& emb = host.embeddings();
+    for (std::size_t e = 0; e < emb.size(); ++e)
+      MLP_CUDA_CHECK(cudaMemcpyAsync(dst + host.embedding_offset(idx(e)), src + dev_e[e],
+                                     sizeof(T) * emb[e].rows * emb[e].width, cudaMemcpyDeviceToHost, ctx.stream));
   }
 
   // The optimizer buffers of the host network: [velocity] or [m, v] or none.
@@ -217,7 +398,8 @@ struct DeviceNetwork<T>::Impl {
     Data& d = key ? train_data : other_data;
     const DataPtrs ptrs{d.x.data(), d.y.data(), hsw ? d.sw.data() : nullptr};
     if (key && key == data_key && n == data_n && hx == data_x && hy == data_y && hsw == data_sw) return ptrs;
-    const idx in = sizes[0], out = sizes[L];
+    check_codes(hx, n);  // what stays on the device was checked when it was uploaded
+    const idx in = n_in, out = sizes[L];
     d.x.reserve(std::size_t(n * in));
     d.y.reserve(std::size_t(n * out));
     MLP_CUDA_CHECK(cudaMemcpyAsync(d.x.data(), hx, sizeof(T) * n * in, cudaMemcpyHostToDevice, ctx.stream));
@@ -256,7 +438,12 @@ struct DeviceNetwork<T>::Impl {
     const idx in = sizes[0];
     idx maxw = 1;
     for (idx l = 1; l <= L; ++l) maxw = std::max(maxw, sizes[l]);
-    xb.resize(std::size_t(rows * in));
+    xb.resize(std::size_t(rows * std::max(in, n_in)));
+    if (embedded) {
+      xraw.resize(std::size_t(rows * n_in));
+      dx0.resize(std::size_t(rows * in));
+      embed_reserve(ctx, emb_scratch, emb_tables, rows);
+    }
     d0.resize(std::size_t(rows * maxw));
     d1.resize(std::size_t(rows * maxw));
     const auto& acts = host.acts();
@@ -270,14 +457,16 @@ struct DeviceNetwork<T>::Impl {
 
   // Rows a chunk of predict / loss_and_grad holds: as many as keep the scratch near 64 Mi values.
   idx chunk_rows(idx n) const {
-    idx width = sizes[0];
+    idx width = std::max(sizes[0], n_in);
     for (idx l = 1; l <= L; ++l) width += 3 * sizes[l];
+    if (embedded) width += n_in + sizes[0] + 4 * idx(host.embeddings().size());
     return std::min(n, std::clamp<idx>((idx(64) << 20) / width, 256, 65536));
   }
 
   // Forward through every layer for rows of xin; the output layer writes z only (logits) when
-  // logits_only, else its activation into a[L-1].
-  void forward(const T* xin, idx rows, bool logits_only) {
+  // logits_only, else its activation into a[L-1]. The hidden layers with drop_on set are masked
+  // (a = act(z) * mask, z unmasked), as the CPU's write-out.
+  void forward(const T* xin, idx rows, bool logits_only, bool dropout) {
     const auto& acts = host.acts();
     const auto& alphas = host.alphas();
     for (idx l = 0; l < L; ++l) {
@@ -287,26 +476,32 @@ struct DeviceNetwork<T>::Impl {
       T* al = last && logits_only ? nullptr : a[l].data();
       dense_forward<T>(ctx, zl, al, in, params.data() + dev_w[l], params.data() + dev_b[l], rows, sizes[l],
                        sizes[l + 1], acts[l], alphas[l]);
+      if (dropout && !last && drop_on[std::size_t(l)])
+        dropout_forward<T>(ctx, a[l].data(), rows, sizes[l + 1], drop[std::size_t(l)]);
     }
   }
 
-  // Backward from dz = d0 (the output layer's dL/dz) into grad; beta 1 accumulates.
-  void backward(const T* xin, idx rows, T beta) {
+  // Backward from dz = d0 (the output layer's dL/dz) into grad; beta 1 accumulates (the tables'
+  // gradient is always added to: zero_table_grad first). x: the data the batch's first-layer input
+  // came from (rows, row0 as for first_input), for the embedded columns' codes.
+  void backward(const T* xin, idx rows, T beta, bool dropout, const T* x, const idx* data_rows, idx row0) {
     const auto& acts = host.acts();
     const auto& alphas = host.alphas();
     T* dcur = d0.data();
     T* dnext = d1.data();
     for (idx l = L - 1; l >= 0; --l) {
       const T* in = l == 0 ? xin : a[l - 1].data();
-      T* dx = l > 0 ? dnext : nullptr;
+      T* dx = l > 0 ? dnext : (embedded ? dx0.data() : nullptr);
       const Act pa = l > 0 ? acts[l - 1] : Act::Identity;
       const T palpha = l > 0 ? alphas[l - 1] : T(0);
       const T* pz = l > 0 && act_needs_z(acts[l - 1]) ? z[l - 1].data() : nullptr;
       const T* pab = l > 0 ? a[l - 1].data() : nullptr;
+      const DropSpec<T>* pdrop = dropout && l > 0 && drop_on[std::size_t(l - 1)] ? &drop[std::size_t(l - 1)] : nullptr;
       dense_backward<T>(ctx, grad.data() + dev_w[l], grad.data() + dev_b[l], dx, dcur, in,
-                        params.data() + dev_w[l], rows, sizes[l], sizes[l + 1], beta, pa, palpha, pz, pab);
+                        params.data() + dev_w[l], rows, sizes[l], sizes[l + 1], beta, pa, palpha, pz, pab, pdrop);
       std::swap(dcur, dnext);
     }
+    if (embedded) embed_backward<T>(ctx, grad.data(), dx0.data(), x, data_rows, row0, rows, emb_tables, emb_scratch);
   }
 
   // Puts this epoch's row order into order (pinned) and advances the host generator exactly as
@@ -341,7 +536,8 @@ struct DeviceNetwork<T>::Impl {
     std::lock_guard<std::mutex> lock(mu);
     DeviceGuard g(ctx.device);
     const idx batch = std::min(batch_size, n);
-    const idx in = sizes[0], out = sizes[L];
+    const idx out = sizes[L];
+    if (embedded) embed_check(emb_tables, batch);
     const DataPtrs dev = bind_data(hx, hy, hsw, n, key);
     ensure_work(batch);
     upload_state(true);
@@ -363,6 +559,10 @@ struct DeviceNetwork<T>::Impl {
     const std::int64_t step0 = host.step();
     const idx nb = (n + batch - 1) / batch;
     const unsigned n_step_blocks = step_blocks<T>(P);
+    const auto [ls, ls_add] = smoothing();
+    const Schedule lr_sched = host.schedule(SchedSlot::LearningRate);
+    const Schedule wd_sched = host.schedule(SchedSlot::WeightDecay);
+    const bool clip = opt.clipnorm > 0;
 
     StepArgs<T> sa;
     sa.g = grad.data();
@@ -379,6 +579,8 @@ struct DeviceNetwork<T>::Impl {
     sa.b2 = T(opt.beta2);
     sa.c2 = T(1.0 - opt.beta2);
     sa.eps = T(opt.eps);
+    sa.decay_bias = opt.decay_bias;
+    sa.gscale_dev = clip ? &st->gscale : nullptr;
     sa.l2_dev = &st->l2_eff;
     sa.pen_partials = pen_part.data();
     sa.bad = &st->bad;
@@ -391,29 +593,34 @@ struct DeviceNetwork<T>::Impl {
     InterruptPoll poll_interrupt(interrupted);
     for (idx b = 0; b < nb && !stop; ++b) {
       const idx s = b * batch, rb = std::min(n, s + batch) - s;
+      // The step this batch takes, if every batch before it was applied (after a refused one
+      // nothing more is, so the later steps do not matter).
+      const std::int64_t step = step0 + b;
       const idx* rows = shuffle ? perm.data() + s : nullptr;
-      const T* xin = dev.x + s * in;
-      if (shuffle) {
-        gather_rows<T>(ctx, xb.data(), dev.x, rows, rb, in);
-        xin = xb.data();
-      }
+      const T* xin = first_input(dev.x, rows, s, rb);
       const T* yb = shuffle ? dev.y : dev.y + s * out;
       const T* swb = dev.sw ? (shuffle ? dev.sw : dev.sw + s) : nullptr;
       batch_begin_kernel<T><<<1, kThreads, 0, ctx.stream>>>(st, swb, rows, rb, loss_scale, host.l2(),
                                                             host.l2_per_sample());
       MLP_CUDA_LAUNCHED();
-      forward(xin, rb, true);
+      const bool dropout = set_dropout(true, step, rows, s);
+      forward(xin, rb, true, dropout);
       loss<T>(ctx, loss_part.data(), d0.data(), z[L - 1].data(), nullptr, yb, swb, rows, rb, out, loss_kind,
-              acts[L - 1], alphas[L - 1], T(0), &st->coef);
+              acts[L - 1], alphas[L - 1], T(0), &st->coef, ls, ls_add);
       loss_end_kernel<<<1, kThreads, 0, ctx.stream>>>(st, loss_part.data(), int(loss_blocks(rb)), loss_scale);
       MLP_CUDA_LAUNCHED();
-      backward(xin, rb, T(0));
+      zero_table_grad();
+      backward(xin, rb, T(0), dropout, dev.x, rows, s);
+      if (clip) clip_scale<T>(ctx, &st->gscale, norm_part.data(), grad.data(), P, opt.clipnorm);
+      // Once per batch, as the CPU: the scheduled rate, Adam's bias-corrected one, the decay.
+      const double lr_b = lr * schedule_factor(lr_sched, step);
       if (opt.kind == OptKind::Adam) {
-        const double t = double(step0 + b + 1);
-        sa.lr = T(lr * std::sqrt(1.0 - std::pow(opt.beta2, t)) / (1.0 - std::pow(opt.beta1, t)));
+        const double t = double(step + 1);
+        sa.lr = T(lr_b * std::sqrt(1.0 - std::pow(opt.beta2, t)) / (1.0 - std::pow(opt.beta1, t)));
       } else {
-        sa.lr = T(lr);
+        sa.lr = T(lr_b);
       }
+      sa.decay = T(lr_b * opt.weight_decay * schedule_factor(wd_sched, step));
       optimizer_delta<T>(ctx, sa);
       add_inplace<T>(ctx, params.data(), grad.data(), P, &st->diverged, &st->bad);
       batch_end_kernel<<<1, kThreads, 0, ctx.stream>>>(st, pen_part.data(), int(n_step_blocks));
@@ -439,27 +646,31 @@ struct DeviceNetwork<T>::Impl {
     if (n <= 0) return;
     std::lock_guard<std::mutex> lock(mu);
     DeviceGuard g(ctx.device);
-    const idx in = sizes[0], out = sizes[L];
+    check_codes(hx, n);
+    const idx out = sizes[L];
     const idx chunk = chunk_rows(n);
     ensure_work(chunk);
     upload(params.data(), host.params());
     for (idx r0 = 0; r0 < n; r0 += chunk) {
       const idx cnt = std::min(chunk, n - r0);
-      MLP_CUDA_CHECK(cudaMemcpyAsync(xb.data(), hx + r0 * in, sizeof(T) * cnt * in, cudaMemcpyHostToDevice, ctx.stream));
-      forward(xb.data(), cnt, false);
+      T* staged = embedded ? xraw.data() : xb.data();
+      MLP_CUDA_CHECK(cudaMemcpyAsync(staged, hx + r0 * n_in, sizeof(T) * cnt * n_in, cudaMemcpyHostToDevice,
+                                     ctx.stream));
+      forward(first_input(staged, nullptr, 0, cnt), cnt, false, false);
       MLP_CUDA_CHECK(cudaMemcpyAsync(hout + r0 * out, a[L - 1].data(), sizeof(T) * cnt * out,
                                      cudaMemcpyDeviceToHost, ctx.stream));
     }
     ctx.sync();
   }
 
-  double loss_and_grad(const T* hx, const T* hy, const T* hsw, idx n, T* hgrad, std::uintptr_t key) {
+  double loss_and_grad(const T* hx, const T* hy, const T* hsw, idx n, T* hgrad, std::uintptr_t key, bool training) {
     MLP_CHECK(n > 0, "loss needs at least one row");
     std::lock_guard<std::mutex> lock(mu);
     DeviceGuard g(ctx.device);
-    const idx in = sizes[0], out = sizes[L];
-    const DataPtrs dev = bind_data(hx, hy, hsw, n, key);
+    const idx out = sizes[L];
     const idx chunk = chunk_rows(n);
+    if (embedded && hgrad) embed_check(emb_tables, chunk);
+    const DataPtrs dev = bind_data(hx, hy, hsw, n, key);
     ensure_work(chunk);
     upload(params.data(), host.params());
     MLP_CUDA_CHECK(cudaMemsetAsync(state.data(), 0, sizeof(EpochState), ctx.stream));
@@ -467,18 +678,24 @@ struct DeviceNetwork<T>::Impl {
     const auto& acts = host.acts();
     const auto& alphas = host.alphas();
     const double loss_scale = host.loss_scale();
+    const auto [ls, ls_add] = smoothing();
     const T* swd = dev.sw;
     batch_begin_kernel<T><<<1, kThreads, 0, ctx.stream>>>(st, swd, nullptr, n, loss_scale, host.l2(),
                                                           host.l2_per_sample());
     MLP_CUDA_LAUNCHED();
+    // training: the masks of the next step (the rows are the data rows 0..n-1), as the CPU.
+    const bool dropout = set_dropout(training, host.step(), nullptr, 0);
+    if (hgrad) zero_table_grad();
     for (idx c0 = 0; c0 < n; c0 += chunk) {
       const idx cnt = std::min(chunk, n - c0);
-      const T* xin = dev.x + c0 * in;
-      forward(xin, cnt, true);
+      const T* xin = first_input(dev.x, nullptr, c0, cnt);
+      move_dropout(nullptr, c0);
+      forward(xin, cnt, true, dropout);
       loss<T>(ctx, loss_part.data(), hgrad ? d0.data() : nullptr, z[L - 1].data(), nullptr, dev.y + c0 * out,
-              swd ? swd + c0 : nullptr, nullptr, cnt, out, host.loss(), acts[L - 1], alphas[L - 1], T(0), &st->coef);
+              swd ? swd + c0 : nullptr, nullptr, cnt, out, host.loss(), acts[L - 1], alphas[L - 1], T(0), &st->coef,
+              ls, ls_add);
       sum_partials(ctx, &st->data, loss_part.data(), int(loss_blocks(cnt)), /*accumulate=*/true);
-      if (hgrad) backward(xin, cnt, c0 == 0 ? T(0) : T(1));
+      if (hgrad) backward(xin, cnt, c0 == 0 ? T(0) : T(1), dropout, dev.x, nullptr, c0);
     }
     weight_penalty<T>(ctx, pen_part.data(), hgrad ? grad.data() : nullptr, params.data(), n_weights, &st->l2_eff);
     total_loss_kernel<<<1, kThreads, 0, ctx.stream>>>(st, pen_part.data(), int(step_blocks<T>(n_weights)), loss_scale);
@@ -514,8 +731,9 @@ void DeviceNetwork<T>::predict(T* out, const T* x, idx n) {
 }
 
 template <class T>
-double DeviceNetwork<T>::loss_and_grad(const T* x, const T* y, const T* sw, idx n, T* grad, std::uintptr_t key) {
-  return impl_->loss_and_grad(x, y, sw, n, grad, key);
+double DeviceNetwork<T>::loss_and_grad(const T* x, const T* y, const T* sw, idx n, T* grad, std::uintptr_t key,
+                                       bool training) {
+  return impl_->loss_and_grad(x, y, sw, n, grad, key, training);
 }
 
 template <class T>

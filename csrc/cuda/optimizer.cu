@@ -1,11 +1,12 @@
-// Parameter updates over all parameters in one launch, with the L2 term folded in
-// (g' = g + l2 p on the weights), as csrc/cpu/optimizer.cpp:
-//   sgd:       v = mu v - lr g';  d = v               (mu = 0: d = -lr g')
-//   nesterov:  v = mu v - lr g';  d = mu v - lr g'
-//   adam:      m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2;  d = -lr_t m / (sqrt(v) + eps)
+// Parameter updates over all parameters in one launch, with the clipping factor and the L2 term
+// folded in (g' = gs g + l2 p on the weights) and the decoupled weight decay after, as
+// csrc/cpu/optimizer.cpp:
+//   sgd:       v = mu v - lr g';  d = v - decay p               (mu = 0: d = -lr g' - decay p)
+//   nesterov:  v = mu v - lr g';  d = mu v - lr g' - decay p
+//   adam:      m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2;  d = -lr_t m / (sqrt(v) + eps) - decay p
 // The step d is written over g and applied by add_inplace, so that a step that would make a
 // weight non-finite can be refused, as on the CPU. Also: the bias gradient (a GEMV with ones is in
-// gemm.cu) and the L2 penalty's sum of squares.
+// gemm.cu), the L2 penalty's sum of squares and the global norm of clipping.
 #include <cmath>
 
 #include "kernels.cuh"
@@ -24,12 +25,16 @@ template <OptKind K, class T>
 __global__ void delta_kernel(StepArgs<T> s) {
   if (s.skip && *s.skip) return;
   const T l2 = s.l2_dev ? T(*s.l2_dev) : s.l2;
+  const T gs = s.gscale_dev ? T(*s.gscale_dev) : T(1);
+  const bool scaled = s.gscale_dev != nullptr;
   double pen = 0.0;
   int bad = 0;
   for (idx i = blockIdx.x * idx(blockDim.x) + threadIdx.x; i < s.n; i += idx(gridDim.x) * blockDim.x) {
     const T p = s.p[i];
     const bool weight = i < s.n_weights;
-    const T g = s.g[i] + (weight ? l2 * p : T(0));
+    const T gi = scaled ? gs * s.g[i] : s.g[i];
+    const T g = gi + (weight ? l2 * p : T(0));
+    const T dec = weight || s.decay_bias ? s.decay : T(0);
     if (weight) pen += double(p) * double(p);
     T d;
     if constexpr (K == OptKind::Adam) {
@@ -47,6 +52,7 @@ __global__ void delta_kernel(StepArgs<T> s) {
         d = s.nesterov ? s.mu * v - s.lr * g : v;
       }
     }
+    if (dec != T(0)) d = d - dec * p;  // decoupled weight decay (AdamW)
     s.g[i] = d;
     bad |= !finite_sum(p, d);
   }
@@ -74,6 +80,27 @@ __global__ void penalty_kernel(double* partials, T* g, const T* p, idx n, const 
   }
   const double total = block_sum(pen);
   if (threadIdx.x == 0) partials[blockIdx.x] = total;
+}
+
+// partials[block] = sum of g^2 over the block's elements (double, a fixed order).
+template <class T>
+__global__ void sq_kernel(double* partials, const T* g, idx n) {
+  double acc = 0.0;
+  for (idx i = blockIdx.x * idx(blockDim.x) + threadIdx.x; i < n; i += idx(gridDim.x) * blockDim.x)
+    acc += double(g[i]) * double(g[i]);
+  const double total = block_sum(acc);
+  if (threadIdx.x == 0) partials[blockIdx.x] = total;
+}
+
+// *scale = min(1, clipnorm / (sqrt(sum partials) + 1e-6)), summed by one block.
+__global__ void clip_kernel(double* scale, const double* partials, int n, double clipnorm) {
+  double v = 0.0;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) v += partials[i];
+  v = block_sum(v);
+  if (threadIdx.x == 0) {
+    const double s = clipnorm / (sqrt(v) + 1e-6);
+    *scale = s < 1.0 ? s : 1.0;
+  }
 }
 
 }  // namespace
@@ -106,6 +133,15 @@ void weight_penalty(Context& c, double* partials, T* g, const T* p, idx n_weight
   MLP_CUDA_LAUNCHED();
 }
 
+template <class T>
+void clip_scale(Context& c, double* scale, double* partials, const T* g, idx n, double clipnorm) {
+  const unsigned nb = blocks_for(n);
+  sq_kernel<T><<<nb, kThreads, 0, c.stream>>>(partials, g, n);
+  MLP_CUDA_LAUNCHED();
+  clip_kernel<<<1, kThreads, 0, c.stream>>>(scale, partials, int(nb), clipnorm);
+  MLP_CUDA_LAUNCHED();
+}
+
 template unsigned step_blocks<float>(idx);
 template unsigned step_blocks<double>(idx);
 template void optimizer_delta<float>(Context&, const StepArgs<float>&);
@@ -114,5 +150,7 @@ template void add_inplace<float>(Context&, float*, const float*, idx, const int*
 template void add_inplace<double>(Context&, double*, const double*, idx, const int*, const int*);
 template void weight_penalty<float>(Context&, double*, float*, const float*, idx, const double*);
 template void weight_penalty<double>(Context&, double*, double*, const double*, idx, const double*);
+template void clip_scale<float>(Context&, double*, double*, const float*, idx, double);
+template void clip_scale<double>(Context&, double*, double*, const double*, idx, double);
 
 }  // namespace mlp::cuda

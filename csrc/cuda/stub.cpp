@@ -45,7 +45,7 @@ void DeviceNetwork<T>::predict(T*, const T*, idx) {
   no_cuda();
 }
 template <class T>
-double DeviceNetwork<T>::loss_and_grad(const T*, const T*, const T*, idx, T*, std::uintptr_t) {
+double DeviceNetwork<T>::loss_and_grad(const T*, const T*, const T*, idx, T*, std::uintptr_t, bool) {
   no_cuda();
 }
 template <class T>
