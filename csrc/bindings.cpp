@@ -175,7 +175,8 @@ PYBIND11_MODULE(_core, m) {
   py::native_enum<Act>(m, "ActivationKind", "enum.IntEnum")
       .value("IDENTITY", Act::Identity).value("RELU", Act::Relu).value("LEAKY_RELU", Act::LeakyRelu)
       .value("ELU", Act::Elu).value("SIGMOID", Act::Sigmoid).value("TANH", Act::Tanh)
-      .value("SWISH", Act::Swish).value("SOFTMAX", Act::Softmax).finalize();
+      .value("SWISH", Act::Swish).value("SOFTMAX", Act::Softmax).value("SELU", Act::Selu)
+      .value("MISH", Act::Mish).value("GELU", Act::Gelu).value("GELU_TANH", Act::GeluTanh).finalize();
   py::native_enum<LossKind>(m, "LossKind", "enum.IntEnum")
       .value("MSE", LossKind::Mse).value("CATEGORICAL_CROSS_ENTROPY", LossKind::CategoricalCrossEntropy)
       .value("BINARY_CROSS_ENTROPY", LossKind::BinaryCrossEntropy).value("POISSON", LossKind::Poisson)
@@ -187,6 +188,9 @@ PYBIND11_MODULE(_core, m) {
   // The exp clamp of activations.hpp, for the Python side's own exp (poisson link, ONNX).
   m.attr("EXP_LIMIT_FLOAT32") = double(mlp::kExpMaxF);
   m.attr("EXP_LIMIT_FLOAT64") = mlp::kExpMax;
+  // selu's fixed constants, for the ONNX export's Selu node.
+  m.attr("SELU_ALPHA") = mlp::kSeluAlpha;
+  m.attr("SELU_SCALE") = mlp::kSeluScale;
   m.def("max_threads", &mlp::max_threads);
   m.def("gemm_name", [] { return mlp::cpu::gemm_name(); },
         "The GEMM in use: mlp's packed kernel and its register tile for the chosen instruction set.");

@@ -24,8 +24,13 @@ enum class Act : int {
   Tanh = 5,
   Swish = 6,
   Softmax = 7,
+  // Appended: saved files store these values, so existing ones never change.
+  Selu = 8,
+  Mish = 9,
+  Gelu = 10,      // z * Phi(z), the erf form
+  GeluTanh = 11,  // 0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))
 };
-constexpr int kNumActs = 8;
+constexpr int kNumActs = 12;
 
 enum class LossKind : int {
   Mse = 0,

@@ -12,8 +12,8 @@ from . import _openmp_env  # noqa: F401  (must precede the first import of _core
 from ._build_info import build_info
 from ._device import cuda_device_count
 from ._version import __version__
-from .layers import ELU, Activation, Dense, Layer, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, \
-    Swish, Tanh
+from .layers import ELU, GELU, SELU, Activation, Dense, Layer, LeakyReLU, Linear, Mish, ReLU, \
+    Sigmoid, Softmax, Swish, Tanh
 from .layers_extra import Concatenate, Dropout, Embedding
 from .io import load
 from .losses import Loss
@@ -35,6 +35,9 @@ __all__ = [
     "LeakyReLU",
     "ELU",
     "Swish",
+    "SELU",
+    "Mish",
+    "GELU",
     "Dense",
     "Dropout",
     "Embedding",

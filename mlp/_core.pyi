@@ -23,6 +23,10 @@ class ActivationKind(enum.IntEnum):
     TANH = 5
     SWISH = 6  # z * sigmoid(z), a.k.a. silu
     SOFTMAX = 7  # row-wise
+    SELU = 8  # scale * elu(z, alpha), alpha = 1.67326..., scale = 1.05070...; no parameter
+    MISH = 9  # z * tanh(softplus(z))
+    GELU = 10  # z * Phi(z) = 0.5 z (1 + erf(z / sqrt(2)))
+    GELU_TANH = 11  # 0.5 z (1 + tanh(sqrt(2 / pi) (z + 0.044715 z^3)))
 
 class LossKind(enum.IntEnum):
     MSE = 0  # per sample: sum_k (a - y)^2; any output activation
@@ -40,6 +44,8 @@ class OptimizerKind(enum.IntEnum):
 
 EXP_LIMIT_FLOAT32: float  # exp() arguments are clamped to this (csrc/activations.hpp)
 EXP_LIMIT_FLOAT64: float
+SELU_ALPHA: float  # selu(z) = SELU_SCALE * (z if z > 0 else SELU_ALPHA * (exp(z) - 1))
+SELU_SCALE: float
 
 def simd_level() -> str: ...  # 'avx512', 'avx2' or 'baseline': the kernel set chosen at import
 def gemm_name() -> str: ...  # the GEMM in use, e.g. "mlp packed 8x32 (avx512)"

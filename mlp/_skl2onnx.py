@@ -268,7 +268,9 @@ class _ContainerGraph(_Graph):
     def __init__(self, scope, container, outputs: dict, dtype):
         from onnx import helper, numpy_helper
 
-        super().__init__(helper, numpy_helper)
+        # the main domain's opset skl2onnx converts to (13, the lowest mlp exports, if unknown)
+        opset = getattr(container, "target_opset", None)
+        super().__init__(helper, numpy_helper, int(opset) if opset else 13)
         self.scope, self.container, self.outputs = scope, container, outputs
         self.dtype = np.dtype(dtype)
 
@@ -292,22 +294,56 @@ class _ContainerGraph(_Graph):
 
     def node(self, op: str, inputs: list, hint: str | None = None, output: str | None = None,
              **attrs) -> str:
-        if op in ("LeakyRelu", "Elu") and self.dtype == np.float64:
-            return self._double_activation(op, inputs[0], attrs["alpha"], hint, output)
+        if self.dtype == np.float64:
+            if op in ("LeakyRelu", "Elu", "Selu"):
+                return self._double_activation(op, inputs[0], attrs["alpha"],
+                                               attrs.get("gamma", 1.0), hint, output)
+            if op == "Softplus":
+                return self._double_softplus(inputs[0], hint, output)
+            if op == "Mish":  # its double kernel is opset 18's only; after, it needs Softplus
+                x = inputs[0]
+                tanh = self._add("Tanh", [self._double_softplus(x, None, None)])
+                return self._add("Mul", [x, tanh], hint, output)
+            if op == "Erf":
+                return self._float_erf(inputs[0], hint, output)
+        return self._add(op, inputs, hint, output, **attrs)
+
+    def _add(self, op: str, inputs: list, hint: str | None = None, output: str | None = None,
+             **attrs) -> str:
         out = self.outputs[output] if output is not None else self.name(hint or op.lower())
         self.container.add_node(op, inputs, [out], name=self.scope.get_unique_operator_name(op),
                                 **attrs)
         return out
 
-    def _double_activation(self, op: str, x: str, alpha: float, hint, output) -> str:
-        """LeakyRelu or Elu from operators onnxruntime runs in double (it runs neither):
-        relu(x) + alpha * min(x, 0), and relu(x) + alpha * (exp(min(x, 0)) - 1)."""
+    def _double_activation(self, op: str, x: str, alpha: float, gamma: float, hint,
+                           output) -> str:
+        """LeakyRelu, Elu or Selu from operators onnxruntime runs in double (it runs none of
+        them): relu(x) + alpha * min(x, 0), relu(x) + alpha * (exp(min(x, 0)) - 1), and gamma
+        times the latter."""
         negative = self.node("Min", [x, self.const(np.array(0.0), "zero")])
-        if op == "Elu":
+        if op in ("Elu", "Selu"):
             negative = self.node("Sub", [self.node("Exp", [negative]),
                                          self.const(np.array(1.0), "one")])
         scaled = self.node("Mul", [self.const(np.array(alpha), "alpha"), negative])
-        return self.node("Add", [self.node("Relu", [x]), scaled], hint=hint, output=output)
+        if op != "Selu":
+            return self.node("Add", [self.node("Relu", [x]), scaled], hint=hint, output=output)
+        return self.node("Mul", [self.const(np.array(gamma), "gamma"),
+                                 self.node("Add", [self.node("Relu", [x]), scaled])],
+                         hint=hint, output=output)
+
+    def _double_softplus(self, x: str, hint: str | None, output: str | None) -> str:
+        """Softplus, which onnxruntime runs in float only: relu(x) + log(1 + exp(-|x|))."""
+        tail = self.node("Exp", [self.node("Neg", [self.node("Abs", [x])])])
+        log = self.node("Log", [self.node("Add", [tail, self.const(np.array(1.0), "one")])])
+        return self.node("Add", [self.node("Relu", [x]), log], hint=hint, output=output)
+
+    def _float_erf(self, x: str, hint, output) -> str:
+        """Erf, which onnxruntime runs in float only: through a float32 cast and back (erf to
+        float32's precision, a relative 1e-7, in a graph otherwise in double)."""
+        from onnx import TensorProto
+
+        erf = self._add("Erf", [self.node("Cast", [x], to=TensorProto.FLOAT)])
+        return self.node("Cast", [erf], hint=hint, output=output, to=TensorProto.DOUBLE)
 
     def dense(self, x: str, weights: np.ndarray, bias: np.ndarray, i: int) -> str:
         # _Graph.dense stores float32; here the weights keep the graph's precision

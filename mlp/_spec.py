@@ -11,8 +11,11 @@ the saved file, the ONNX export, the command line and `Model.summary` read it.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Callable
+
+import numpy as np
 
 from . import _core
 from ._limits import count_params
@@ -37,12 +40,13 @@ class ActivationInfo:
     alpha : the default parameter, or None when the activation takes none (leaky_relu's slope,
         elu's saturation value).
     init : how a Dense layer ending in it draws its first weights: 'he' (uniform, bound
-        sqrt(6 / fan_in), zero bias) or 'glorot' (uniform, bound sqrt(glorot_factor / (fan_in
-        + fan_out)), bias within the same bound).
+        sqrt(6 / fan_in), zero bias), 'glorot' (uniform, bound sqrt(glorot_factor / (fan_in
+        + fan_out)), bias within the same bound) or 'lecun' (normal, standard deviation
+        sqrt(1 / fan_in), zero bias: what selu's self-normalisation assumes).
     glorot_factor : 6, or 2 for the sigmoid (scikit-learn's rule; its estimators use Glorot
         for every activation).
     onnx : ``onnx(graph, x, alpha) -> name`` adds the activation's nodes to an ONNX graph
-        (see `mlp.onnx_export`).
+        (see `mlp.onnx_export`; ``graph.opset`` is the operator set the graph declares).
     """
 
     name: str
@@ -62,6 +66,37 @@ def _onnx_swish(g, x, alpha):  # x * sigmoid(x): no Swish operator before opset 
     return g.node("Mul", [x, g.node("Sigmoid", [x])], hint="swish")
 
 
+def _onnx_selu(g, x, alpha):  # ONNX's Selu with the core's constants (its defaults are float32)
+    return g.node("Selu", [x], alpha=float(_core.SELU_ALPHA), gamma=float(_core.SELU_SCALE))
+
+
+def _onnx_mish(g, x, alpha):  # Mish from opset 18; before it x * tanh(softplus(x))
+    if g.opset >= 18:
+        return g.node("Mish", [x])
+    return g.node("Mul", [x, g.node("Tanh", [g.node("Softplus", [x])])], hint="mish")
+
+
+def _const(g, value, hint):  # a float32 scalar (a skl2onnx graph converts it to its precision)
+    return g.const(np.array(value, dtype=np.float32), hint)
+
+
+def _onnx_gelu(g, x, alpha):
+    # 0.5 x (1 + erf(x / sqrt(2))) from Erf, as every opset has it (Gelu itself is opset 20's)
+    erf = g.node("Erf", [g.node("Mul", [x, _const(g, 0.5 ** 0.5, "sqrt_half")])])
+    half_x = g.node("Mul", [x, _const(g, 0.5, "half")])
+    return g.node("Mul", [half_x, g.node("Add", [erf, _const(g, 1.0, "one")])], hint="gelu")
+
+
+def _onnx_gelu_tanh(g, x, alpha):
+    # 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))); x^3 is x * x * x (no Pow), which
+    # overflows to inf for huge x, and then tanh saturates to +-1 as it should
+    cube = g.node("Mul", [g.node("Mul", [x, x]), x])
+    inner = g.node("Add", [x, g.node("Mul", [cube, _const(g, 0.044715, "gelu_cubic")])])
+    t = g.node("Tanh", [g.node("Mul", [inner, _const(g, (2.0 / math.pi) ** 0.5, "sqrt_2_pi")])])
+    half_x = g.node("Mul", [x, _const(g, 0.5, "half")])
+    return g.node("Mul", [half_x, g.node("Add", [t, _const(g, 1.0, "one")])], hint="gelu_tanh")
+
+
 ACTIVATIONS: tuple[ActivationInfo, ...] = (
     ActivationInfo("linear", ("identity",), _Act.IDENTITY, None, "glorot", 6.0,
                    lambda g, x, alpha: x),
@@ -78,6 +113,10 @@ ACTIVATIONS: tuple[ActivationInfo, ...] = (
     ActivationInfo("swish", ("silu",), _Act.SWISH, None, "he", 6.0, _onnx_swish),
     ActivationInfo("softmax", (), _Act.SOFTMAX, None, "glorot", 6.0,
                    lambda g, x, alpha: g.node("Softmax", [x], axis=-1)),
+    ActivationInfo("selu", (), _Act.SELU, None, "lecun", 6.0, _onnx_selu),
+    ActivationInfo("mish", (), _Act.MISH, None, "he", 6.0, _onnx_mish),
+    ActivationInfo("gelu", (), _Act.GELU, None, "he", 6.0, _onnx_gelu),
+    ActivationInfo("gelu_tanh", (), _Act.GELU_TANH, None, "he", 6.0, _onnx_gelu_tanh),
 )
 
 # Every accepted spelling, in the order error messages list them.

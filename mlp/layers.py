@@ -175,8 +175,9 @@ class Activation(Layer):
     ----------
     activation : str
         A registered name: 'linear'/'identity', 'relu', 'leaky_relu', 'elu',
-        'sigmoid'/'logistic', 'tanh', 'swish'/'silu' or 'softmax'. A user's subclass that
-        implements `forward` and `backward` itself may leave it out.
+        'sigmoid'/'logistic', 'tanh', 'swish'/'silu', 'selu', 'mish', 'gelu', 'gelu_tanh' or
+        'softmax'. A user's subclass that implements `forward` and `backward` itself may leave
+        it out.
     alpha : float, optional
         leaky_relu's negative slope (default 0.01) or elu's saturation value (default 1.0).
 
@@ -293,6 +294,8 @@ class Activation(Layer):
                 act = cls(name, alpha if info.takes_alpha else None)
             elif cls_name in _ALPHA_CLASSES:
                 act = cls(alpha)
+            elif cls_name == "GELU":
+                act = cls(approximate="tanh" if name == "gelu_tanh" else False)
             else:
                 act = cls()
         except (TypeError, ValueError) as exc:
@@ -375,9 +378,70 @@ class Swish(Activation):
         super().__init__("swish")
 
 
+class SELU(Activation):
+    """``scale * x`` for x > 0, else ``scale * alpha * (exp(x) - 1)``, with the fixed
+    ``alpha = 1.6732632...`` and ``scale = 1.0507009...`` of self-normalising networks
+    (Klambauer et al., 2017). A Dense layer ending in it starts from LeCun-normal weights
+    (standard deviation ``sqrt(1 / input_size)``), which that self-normalisation assumes.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("selu")
+
+
+class Mish(Activation):
+    """``x * tanh(softplus(x))`` = ``x * tanh(log(1 + exp(x)))`` (Misra, 2019)."""
+
+    def __init__(self) -> None:
+        super().__init__("mish")
+
+
+class GELU(Activation):
+    """The Gaussian error linear unit ``x * Phi(x)``, Phi the standard normal distribution
+    function (Hendrycks & Gimpel, 2016).
+
+    Parameters
+    ----------
+    approximate : False or 'tanh', default=False
+        False (or 'none') computes ``0.5 * x * (1 + erf(x / sqrt(2)))`` exactly, the
+        activation 'gelu'; 'tanh' (or True) the approximation
+        ``0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3)))``, the activation
+        'gelu_tanh', as ``torch.nn.GELU(approximate='tanh')`` does.
+
+    Raises
+    ------
+    ValueError
+        If `approximate` is none of these.
+
+    Examples
+    --------
+    >>> GELU().name, GELU(approximate="tanh").name
+    ('gelu', 'gelu_tanh')
+    """
+
+    def __init__(self, approximate=False) -> None:
+        if isinstance(approximate, (bool, np.bool_)):
+            name = "gelu_tanh" if approximate else "gelu"
+        elif isinstance(approximate, str) and approximate in ("none", "tanh"):
+            name = "gelu_tanh" if approximate == "tanh" else "gelu"
+        else:
+            raise ValueError(f"approximate must be False (or 'none') for the erf form, or 'tanh' "
+                             f"(or True) for the tanh approximation, got {approximate!r}")
+        super().__init__(name)
+
+    @property
+    def approximate(self):
+        """False for the erf form, 'tanh' for the tanh approximation."""
+        return "tanh" if self.name == "gelu_tanh" else False
+
+    def __repr__(self) -> str:
+        return "GELU(approximate='tanh')" if self.approximate else "GELU()"
+
+
 # The activation classes a file can name, by class name.
 BUILTIN_ACTIVATIONS = {cls.__name__: cls for cls in (Activation, ReLU, Sigmoid, Softmax, Tanh,
-                                                     Linear, LeakyReLU, ELU, Swish)}
+                                                     Linear, LeakyReLU, ELU, Swish, SELU, Mish,
+                                                     GELU)}
 _ALPHA_CLASSES = ("LeakyReLU", "ELU")
 
 
@@ -468,8 +532,10 @@ class Dense(Layer):
 
         Glorot uniform for sigmoid, tanh, softmax and linear layers, with bound
         ``sqrt(f / (fan_in + fan_out))``, f = 6, or 2 for sigmoid as scikit-learn does; the bias
-        is drawn within the same bound. He uniform for the ReLU family, ELU and swish, with bound
-        ``sqrt(6 / fan_in)`` and a zero bias. Drawn from ``np.random`` unless `seed` was given.
+        is drawn within the same bound. He uniform for the ReLU family, ELU, swish, mish and
+        both GELUs, with bound ``sqrt(6 / fan_in)`` and a zero bias. LeCun normal for SELU:
+        standard deviation ``sqrt(1 / fan_in)``, zero bias. Drawn from ``np.random`` unless
+        `seed` was given.
 
         Raises
         ------
@@ -482,11 +548,15 @@ class Dense(Layer):
         # The draw below is float64: 8 bytes per weight before the float32 copy.
         check_allocation(8 * (fan_in + 1) * fan_out,
                          f"the weights of Dense(output_size={fan_out}, input_size={fan_in})")
-        uniform = np.random.uniform if self.seed is None else np.random.default_rng(self.seed).uniform
+        rng = np.random if self.seed is None else np.random.default_rng(self.seed)
+        uniform = rng.uniform
         act = self.activation
         info = _spec.activation_of_kind(act.kind) if act.kind is not None else \
             _spec.activation("linear")
-        if info.init == "he":
+        if info.init == "lecun":
+            w = rng.normal(0.0, math.sqrt(1.0 / fan_in), (fan_in, fan_out))
+            b = np.zeros(fan_out)
+        elif info.init == "he":
             bound = math.sqrt(6.0 / fan_in)
             w = uniform(-bound, bound, (fan_in, fan_out))
             b = np.zeros(fan_out)

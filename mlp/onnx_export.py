@@ -39,10 +39,12 @@ def _import_onnx():
 
 
 class _Graph:
-    """Collects nodes and initializers, handing out fresh tensor names."""
+    """Collects nodes and initializers, handing out fresh tensor names. `opset` is the operator
+    set the graph declares (an activation may use a newer operator where it exists)."""
 
-    def __init__(self, helper, numpy_helper):
+    def __init__(self, helper, numpy_helper, opset: int = DEFAULT_OPSET):
         self.helper, self.numpy_helper = helper, numpy_helper
+        self.opset = opset
         self.nodes, self.initializers = [], []
         self._count = 0
 
@@ -133,7 +135,8 @@ def to_onnx(model, *, opset: int = DEFAULT_OPSET, name: str | None = None):
     model : Model, MLPClassifier or MLPRegressor
         A fitted estimator, or a Model of built-in layers (compiled or not).
     opset : int, default=17
-        The ``ai.onnx`` operator set to declare (13 or later).
+        The ``ai.onnx`` operator set to declare (13 or later). From 18, mish is exported as the
+        ``Mish`` operator; before, as ``x * tanh(softplus(x))``.
     name : str, optional
         The graph's name; defaults to the class name.
 
@@ -169,7 +172,7 @@ def to_onnx(model, *, opset: int = DEFAULT_OPSET, name: str | None = None):
                         f"{type(model).__name__}")
     spec, params = model._export_network()
 
-    g = _Graph(helper, numpy_helper)
+    g = _Graph(helper, numpy_helper, opset)
     x = network_nodes(g, spec, params, "input")
     n_features = spec.n_inputs
     tp = onnx.TensorProto

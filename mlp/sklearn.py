@@ -1080,7 +1080,9 @@ _TRAINING_PARAMETERS_DOC = """\
         empty tuple leaves none (a linear or logistic model).
     activation : str or list of str, default='relu'
         The hidden layers' activation: 'identity' (or 'linear'), 'logistic' (or 'sigmoid'),
-        'tanh', 'relu', 'leaky_relu' (slope 0.01), 'elu' (alpha 1.0) or 'swish' (or 'silu').
+        'tanh', 'relu', 'leaky_relu' (slope 0.01), 'elu' (alpha 1.0), 'swish' (or 'silu'),
+        'selu', 'mish', 'gelu' or 'gelu_tanh'. The weights start from scikit-learn's Glorot
+        uniform draw whatever the activation.
         One name serves every hidden layer; a list gives one name per hidden layer. The output
         layer's activation follows from the task (see ``out_activation_``).
     solver : {'lbfgs', 'sgd', 'adam', 'adamw'}, default='adam'

@@ -13,9 +13,16 @@ divided by sum_n w_n when per_sample.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-IDENTITY, RELU, LEAKY_RELU, ELU, SIGMOID, TANH, SWISH, SOFTMAX = range(8)
+IDENTITY, RELU, LEAKY_RELU, ELU, SIGMOID, TANH, SWISH, SOFTMAX, SELU, MISH, GELU, GELU_TANH = \
+    range(12)
+# selu's constants (Klambauer et al. 2017, eq. 14), written out here rather than read from _core
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+GELU_CUBIC = 0.044715
 MSE, CCE, BCE, POISSON = range(4)
 
 
@@ -37,6 +44,34 @@ def softplus(z):
     """log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|))."""
     z = f64(z)
     return np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
+
+
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+
+
+def normal_cdf(z):
+    """Phi(z) = erfc(-z / sqrt(2)) / 2 (the standard library's erfc, accurate in both tails)."""
+    return 0.5 * _erfc(-f64(z) / math.sqrt(2.0))
+
+
+def normal_pdf(z):
+    z = f64(z)
+    with np.errstate(over="ignore"):
+        return np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+
+
+def tanh_softplus(z):
+    """tanh(log(1 + e^z)), mish's factor."""
+    return np.tanh(softplus(z))
+
+
+def gelu_tanh_inner(z):
+    """u = sqrt(2/pi) (z + 0.044715 z^3) and du/dz. z^3 is finite for |z| <= 5e102; beyond, u is
+    +-inf, where tanh(u) = +-1 and sech(u)^2 = 0 are still right."""
+    z = f64(z)
+    c = math.sqrt(2.0 / math.pi)
+    with np.errstate(over="ignore"):
+        return c * (z + GELU_CUBIC * z ** 3), c * (1.0 + 3.0 * GELU_CUBIC * z * z)
 
 
 def log_softmax(z):
@@ -70,6 +105,15 @@ def activation_forward(z, act, alpha=0.0):
         return z * sigmoid(z)
     if act == SOFTMAX:
         return softmax(z)
+    if act == SELU:
+        return SELU_SCALE * np.where(z > 0, z, SELU_ALPHA * np.expm1(np.minimum(z, 0.0)))
+    if act == MISH:
+        return z * tanh_softplus(z)
+    if act == GELU:
+        return z * normal_cdf(z)
+    if act == GELU_TANH:
+        # 0.5 (1 + tanh(u)) = sigmoid(2u): no cancellation for z << 0
+        return z * sigmoid(2.0 * gelu_tanh_inner(z)[0])
     raise ValueError(f"unknown activation {act}")
 
 
@@ -93,6 +137,25 @@ def activation_derivative(z, act, alpha=0.0):
         # d/dz z s(z) = s(z) + z s(z) (1 - s(z)), with 1 - s(z) = s(-z) to keep precision
         s = sigmoid(z)
         return s * (1.0 + z * sigmoid(-z))
+    if act == SELU:
+        return SELU_SCALE * np.where(z > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(z, 0.0)))
+    if act == MISH:
+        # d/dz z tanh(sp(z)) = tanh(sp) + z sech^2(sp) sp'(z), sp' = sigmoid; sech^2 from cosh,
+        # which is inf (so sech^2 is 0) where it overflows
+        sp = softplus(z)
+        with np.errstate(over="ignore"):
+            sech2 = 1.0 / np.cosh(sp) ** 2
+        return tanh_softplus(z) + np.where(sech2 > 0, z * sech2 * sigmoid(z), 0.0)
+    if act == GELU:
+        pdf = normal_pdf(z)
+        return normal_cdf(z) + np.where(pdf > 0, z * pdf, 0.0)
+    if act == GELU_TANH:
+        # d/dz 0.5 z (1 + tanh u) = 0.5 (1 + tanh u) + 0.5 z (1 - tanh^2 u) u'
+        u, du = gelu_tanh_inner(z)
+        with np.errstate(over="ignore", invalid="ignore"):
+            sech2 = 1.0 / np.cosh(u) ** 2
+            slope = np.where(sech2 > 0, 0.5 * z * sech2 * du, 0.0)
+        return sigmoid(2.0 * u) + slope
     raise ValueError(f"no elementwise derivative for activation {act}")
 
 

@@ -21,7 +21,8 @@ OUTPUTS = [(L.MSE, a) for a in HIDDEN] + [
     (L.POISSON, A.IDENTITY),
 ]
 ALPHA = {A.LEAKY_RELU: 0.1, A.ELU: 0.7}
-KINKED = {A.RELU, A.LEAKY_RELU, A.ELU}  # elu with alpha != 1 has a kink in its slope
+# elu with alpha != 1 has a kink in its slope, selu one of scale vs scale * alpha
+KINKED = {A.RELU, A.LEAKY_RELU, A.ELU, A.SELU}
 # (sample weights?, l2 alpha, per_sample)
 VARIANTS = {
     "plain": (False, 0.0, True),
@@ -95,6 +96,14 @@ def test_gradient_matches_central_differences(make_network, hidden, output, vari
                                err_msg=f"analytic vs central differences: {where}")
     np.testing.assert_allclose(grad, ref_grad, rtol=1e-9, atol=1e-12 * scale,
                                err_msg=f"analytic vs reference backprop: {where}")
+
+
+def test_every_activation_is_checked_with_every_loss():
+    """HIDDEN and OUTPUTS follow the core's enum: a new activation is checked in the hidden
+    layers against every loss, and as an MSE output, without a change here."""
+    for act in (A.SELU, A.MISH, A.GELU, A.GELU_TANH):
+        assert act in HIDDEN and (L.MSE, act) in OUTPUTS
+    assert {loss for loss, _ in OUTPUTS} == set(L.__members__.values())
 
 
 def test_loss_and_grad_returns_a_copy(make_network):

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import mlp
-from mlp import ELU, Dense, LeakyReLU, Layer, Model, Sigmoid
+from mlp import ELU, GELU, SELU, Dense, LeakyReLU, Layer, Mish, Model, Sigmoid
 from mlp import io as mlp_io
 
 sklearn = pytest.importorskip("sklearn")
@@ -28,7 +28,8 @@ from mlp import MLPClassifier, MLPRegressor  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
-ACTIVATIONS = ["identity", "relu", "leaky_relu", "elu", "logistic", "tanh", "swish"]
+ACTIVATIONS = ["identity", "relu", "leaky_relu", "elu", "logistic", "tanh", "swish", "selu",
+               "mish", "gelu", "gelu_tanh"]
 
 
 @pytest.fixture(scope="module")
@@ -313,6 +314,51 @@ def test_model_fit_continues_exactly(iris, optimizer, tmp_path):
     for m in (model, loaded):
         m.fit(X, target, 2, 0.01, seed=2)
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_model_roundtrip_keeps_the_newer_activation_classes(iris, dtype):
+    """SELU, Mish and both GELUs as Dense activations and as standalone layers come back as the
+    same classes (GELU with its approximate), predicting bit for bit, and train on exactly."""
+    X, y = iris
+    inputs = Dense(8, input_size=4, activation=GELU(approximate="tanh"), seed=0)
+    x = Dense(7, activation=SELU(), seed=1)(inputs)
+    x = Mish()(Dense(6, seed=2)(x))  # folds into the linear Dense before it
+    x = Dense(5, activation=GELU(), seed=3)(x)
+    outputs = Dense(3, activation="softmax", seed=4)(x)
+    model = Model(inputs, outputs)
+    model.compile("categorical_cross_entropy", optimizer="adam", dtype=dtype)
+    target = np.eye(3)[y]
+    model.fit(X, target, 2, 0.01, seed=0)
+    loaded = roundtrip(model)
+    assert [type(a) for a in loaded.layers] == [type(a) for a in model.layers]
+    names = [layer.activation.name if isinstance(layer, Dense) else layer.name
+             for layer in loaded.layers]
+    assert names == ["gelu_tanh", "selu", "linear", "mish", "gelu", "softmax"]
+    assert loaded.native  # the standalone Mish folded into the linear Dense before it
+    assert repr(loaded.layers[0].activation) == "GELU(approximate='tanh')"
+    assert loaded.layers[0].activation.approximate == "tanh"
+    assert loaded.layers[4].activation.approximate is False
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    for m in (model, loaded):
+        m.fit(X, target, 2, 0.01, seed=5)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_gelu_class_and_name_must_agree_in_a_file(iris):
+    """A GELU entry whose name is not one of the two GELUs is refused, naming the field."""
+    inputs = Dense(3, input_size=4, activation=GELU(approximate="tanh"), seed=0)
+    model = Model(inputs, Dense(2, activation="sigmoid", seed=1)(inputs))
+    data = archive_bytes(model)
+    assert load_bytes(data).layers[0].activation.name == "gelu_tanh"
+
+    def edit(meta, name):
+        text = json.dumps(meta)
+        assert text.count('"gelu_tanh"') == 1
+        return json.loads(text.replace('"gelu_tanh"', json.dumps(name)))
+
+    with pytest.raises(ValueError, match="activation"):
+        load_bytes(rewrite(data, meta=lambda m: edit(m, "selu")))
 
 
 def test_model_on_the_python_path(iris):

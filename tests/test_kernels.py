@@ -390,6 +390,134 @@ def test_activation_extreme_inputs(act, dtype):
     assert np.isfinite(dz).all(), f"activation_backward({act.name}) [{name(dtype)}]: {dz}"
 
 
+ELEMENTWISE = [act for act in ACTS if act != A.SOFTMAX]
+# Activations added after the first eight, checked more closely below.
+NEWER = [A.SELU, A.MISH, A.GELU, A.GELU_TANH]
+
+
+def tiny_z(dtype):
+    """0, +-denormals, +-the smallest normal, +-1e-30 and +-1e-10, and +-1e4."""
+    info = np.finfo(dtype)
+    denormal = 1e-40 if dtype == np.float32 else 1e-310
+    mags = np.array([denormal, 1e3 * denormal, info.tiny, 1e-30, 1e-10, 1e4])
+    return as_dtype(np.concatenate([[0.0], mags, -mags]).reshape(1, -1), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=name)
+@pytest.mark.parametrize("act", ELEMENTWISE, ids=act_id)
+def test_activation_zero_denormal_and_moderate_inputs(act, dtype):
+    """At 0, denormals, tiny normals and +-1e4: forward and derivative finite and close to the
+    reference, the forward in relative terms (f(z) ~ f'(0) z near 0 must not flush to 0 or
+    keep the wrong slope; the absolute tolerance of check_extreme would not see that)."""
+    z = tiny_z(dtype)
+    alpha = alpha_of(act)
+    where = f"{act.name} [{name(dtype)}] at {z.ravel().tolist()}"
+    a = _core.activation_forward(z, act, alpha)
+    want = ref.activation_forward(z, act, alpha)
+    assert np.isfinite(a).all(), f"forward not finite: {where}: {a}"
+    # a denormal float32 keeps ~17 bits: 1e-40 is 1.4e-5 relative apart from its neighbours
+    rtol = 1e-3 if dtype == np.float32 else 1e-9
+    small = np.abs(z) < 1
+    np.testing.assert_allclose(a[small], want[small], rtol=rtol, atol=0,
+                               err_msg=f"forward: {where}")
+    check_extreme(f"activation_forward({act.name}) at +-1e4", a[~small], want[~small], dtype)
+    dz = _core.activation_backward(z, as_dtype(want, dtype), np.ones_like(z), act, alpha)
+    assert np.isfinite(dz).all(), f"derivative not finite: {where}: {dz}"
+    np.testing.assert_allclose(dz, ref.activation_derivative(z, act, alpha), rtol=TOL[dtype][0],
+                               atol=TOL[dtype][1], err_msg=f"derivative: {where}")
+
+
+def whole_range(dtype):
+    """+-z from below the denormals' top to 1e38 (float32) or 1e300 (float64), dense enough to
+    fall on every branch point of the functors, and 0."""
+    lo, hi = (-44, 38) if dtype == np.float32 else (-320, 300)
+    mags = np.concatenate([np.logspace(lo, hi, 4001), np.linspace(0.01, 100.0, 10000)])
+    return as_dtype(np.concatenate([[0.0], mags, -mags]).reshape(1, -1), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=name)
+@pytest.mark.parametrize("act", NEWER, ids=act_id)
+def test_newer_activations_over_the_whole_range(act, dtype):
+    z = whole_range(dtype)
+    a = _core.activation_forward(z, act, 0.0)
+    check_extreme(f"activation_forward({act.name})", a, ref.activation_forward(z, act), dtype)
+    assert np.isfinite(a).all(), f"activation_forward({act.name}) [{name(dtype)}] not finite"
+    dz = _core.activation_backward(z, as_dtype(ref.activation_forward(z, act), dtype),
+                                   np.ones_like(z), act, 0.0)
+    check_extreme(f"activation_backward({act.name})", dz, ref.activation_derivative(z, act),
+                  dtype)
+    assert np.isfinite(dz).all(), f"activation_backward({act.name}) [{name(dtype)}] not finite"
+
+
+# Where each newer activation's negative tail is still a normal number of the dtype: (lowest z).
+TAIL = {np.float32: {A.SELU: -20.0, A.MISH: -80.0, A.GELU: -12.0, A.GELU_TANH: -9.0},
+        np.float64: {A.SELU: -40.0, A.MISH: -700.0, A.GELU: -37.0, A.GELU_TANH: -20.0}}
+
+
+def derivative_scale(z, act):
+    """The size of the terms that make up the derivative, sum |term|: its value can be no more
+    precise than that (gelu' = Phi(z) + z phi(z) crosses 0 near z = -0.75 by cancellation).
+    selu's derivative comes from a, as scale * alpha + a, so its precision is that of
+    scale * alpha."""
+    z = ref.f64(z)
+    if act == A.SELU:
+        return np.full_like(z, ref.SELU_SCALE * ref.SELU_ALPHA)
+    if act == A.MISH:
+        sp = ref.softplus(z)
+        return ref.tanh_softplus(z) + np.abs(z) * ref.sigmoid(z) / np.cosh(sp) ** 2
+    if act == A.GELU:
+        return ref.normal_cdf(z) + np.abs(z) * ref.normal_pdf(z)
+    u, du = ref.gelu_tanh_inner(z)
+    return ref.sigmoid(2.0 * u) + 0.5 * np.abs(z) * du / np.cosh(u) ** 2
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=name)
+@pytest.mark.parametrize("act", NEWER, ids=act_id)
+def test_newer_activations_negative_tail_relative_precision(act, dtype):
+    """In the negative tail, where gelu is ~1e-32 and mish ~1e-33 in float32, the values still
+    match the reference in relative terms (no absolute floor), and the slopes relative to the
+    size of the terms they are summed from."""
+    z = as_dtype(np.linspace(TAIL[dtype][act], -0.05, 2000).reshape(1, -1), dtype)
+    rtol = 2e-5 if dtype == np.float32 else 1e-10
+    where = f"{act.name} [{name(dtype)}], z in [{TAIL[dtype][act]}, -0.05]"
+    a = _core.activation_forward(z, act, 0.0)
+    np.testing.assert_allclose(a, ref.activation_forward(z, act), rtol=rtol, atol=0,
+                               err_msg=f"forward: {where}")
+    dz = _core.activation_backward(z, a, np.ones_like(z), act, 0.0)
+    err = np.abs(dz - ref.activation_derivative(z, act))
+    bound = rtol * derivative_scale(z, act)
+    bad = np.argwhere(err > bound)[:, 1]
+    assert bad.size == 0, (f"derivative: {where}: at z = {z[0, bad[:5]].tolist()} error "
+                           f"{err[0, bad[:5]].tolist()} > {bound[0, bad[:5]].tolist()}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=name)
+def test_newer_activations_values_by_hand(dtype):
+    """A few values worked out independently of tests/reference.py."""
+    z = as_dtype([[-1.0, 0.0, 1.0, 2.0]], dtype)
+    rtol = 1e-6 if dtype == np.float32 else 1e-12
+    cases = {
+        # selu(-1) = scale * alpha * (e^-1 - 1), selu(1) = scale, selu(2) = 2 scale
+        A.SELU: [1.0507009873554805 * 1.6732632423543772 * (np.exp(-1.0) - 1.0), 0.0,
+                 1.0507009873554805, 2.1014019747109610],
+        # mish(1) = tanh(log(1 + e)), mish(-1) = -tanh(log(1 + 1/e)), mish(2) = 2 tanh(log(1 + e^2))
+        A.MISH: [-0.30340146137410895, 0.0, 0.8650983882673103, 1.9439589595339946],
+        # Phi(1) = 0.841344746068543, Phi(2) = 0.977249868051821
+        A.GELU: [-0.15865525393145707, 0.0, 0.8413447460685429, 1.9544997361036416],
+        A.GELU_TANH: [-0.15880800939172324, 0.0, 0.8411919906082768, 1.954597694087775],
+    }
+    for act, want in cases.items():
+        np.testing.assert_allclose(_core.activation_forward(z, act, 0.0)[0], want, rtol=rtol,
+                                   atol=1e-300, err_msg=f"{act.name} [{name(dtype)}]")
+    # slopes at 0: selu's from the left (z <= 0) is scale * alpha; mish 0.6; both gelus 0.5
+    zero = as_dtype([[0.0]], dtype)
+    for act, want in ((A.SELU, 1.0507009873554805 * 1.6732632423543772), (A.MISH, 0.6),
+                      (A.GELU, 0.5), (A.GELU_TANH, 0.5)):
+        a = _core.activation_forward(zero, act, 0.0)
+        got = _core.activation_backward(zero, a, np.ones_like(zero), act, 0.0)[0, 0]
+        assert got == pytest.approx(want, rel=rtol), f"{act.name}'(0) [{name(dtype)}]"
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=name)
 @pytest.mark.parametrize("act", ACTS, ids=act_id)
 def test_activation_non_finite_inputs_stay_in_their_rows(act, dtype):

@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from mlp import ELU, Activation, Dense, Layer, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Swish, \
-    Tanh
+from mlp import ELU, GELU, SELU, Activation, Dense, Layer, LeakyReLU, Linear, Mish, ReLU, Sigmoid, \
+    Softmax, Swish, Tanh
 
 
 def _sigmoid(z):
@@ -15,6 +15,10 @@ def _sigmoid(z):
 def _softmax(z):
     e = np.exp(z - z.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
+
+
+_ERF = np.vectorize(math.erf)
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
 
 # name -> float64 reference of the forward pass
@@ -27,9 +31,15 @@ REFERENCE = {
     "tanh": np.tanh,
     "swish": lambda z: z * _sigmoid(z),
     "softmax": _softmax,
+    "selu": lambda z: _SELU_SCALE * np.where(z > 0, z, _SELU_ALPHA * np.expm1(np.minimum(z, 0.0))),
+    "mish": lambda z: z * np.tanh(np.log1p(np.exp(z))),
+    "gelu": lambda z: 0.5 * z * (1.0 + _ERF(z / math.sqrt(2.0))),
+    "gelu_tanh": lambda z: 0.5 * z * (1.0 + np.tanh(math.sqrt(2.0 / math.pi)
+                                                    * (z + 0.044715 * z ** 3))),
 }
 CLASSES = {"linear": Linear, "relu": ReLU, "leaky_relu": LeakyReLU, "elu": ELU, "sigmoid": Sigmoid,
-           "tanh": Tanh, "swish": Swish, "softmax": Softmax}
+           "tanh": Tanh, "swish": Swish, "softmax": Softmax, "selu": SELU, "mish": Mish,
+           "gelu": GELU, "gelu_tanh": lambda: GELU(approximate="tanh")}
 
 
 def _inputs(rng, shape=(5, 3)):
@@ -92,8 +102,8 @@ def test_activation_alpha():
 def test_activation_names_and_errors():
     assert Activation("logistic").name == "sigmoid" and Activation("silu").name == "swish"
     assert Activation("identity").name == "linear"
-    with pytest.raises(ValueError, match="unknown activation 'gelu'.*valid names: .*'relu'"):
-        Activation("gelu")
+    with pytest.raises(ValueError, match="unknown activation 'hardswish'.*valid names: .*'relu'"):
+        Activation("hardswish")
     with pytest.raises(TypeError, match="activation must be a string"):
         Activation(1)
     with pytest.raises(TypeError, match="Activation needs a name"):
@@ -106,6 +116,44 @@ def test_activation_names_and_errors():
         act.backward(np.ones((3, 2)), 0.1)
     with pytest.raises(TypeError, match="input must be an array of real numbers"):
         act.forward([["a"]])
+
+
+def test_newer_activation_classes():
+    for cls, name in ((SELU, "selu"), (Mish, "mish"), (GELU, "gelu")):
+        act = cls()
+        assert act.name == name and act.is_builtin and act.alpha == 0.0
+        assert repr(act) == f"{cls.__name__}()"
+        assert Activation(name).kind == act.kind
+        with pytest.raises(ValueError, match=f"alpha only applies to .* not '{name}'"):
+            Activation(name, alpha=0.5)
+    assert GELU().approximate is False and GELU(False).name == "gelu"
+    assert GELU(approximate="none").name == "gelu"
+    tanh = GELU(approximate="tanh")
+    assert tanh.name == "gelu_tanh" and tanh.approximate == "tanh"
+    assert repr(tanh) == "GELU(approximate='tanh')"
+    assert GELU(approximate=True).name == "gelu_tanh"
+    assert Activation("gelu_tanh").kind == tanh.kind != GELU().kind
+    for bad in ("erf", "Tanh", 1, None, 0.5):
+        with pytest.raises(ValueError, match="approximate must be False .* or 'tanh'"):
+            GELU(approximate=bad)
+    # the two GELUs differ by up to ~1e-3 (their largest gap is near |z| = 2)
+    z = np.linspace(-4, 4, 81)
+    gap = np.abs(GELU().forward(z) - tanh.forward(z)).max()
+    assert 1e-4 < gap < 1e-3
+
+
+@pytest.mark.parametrize("name", ["selu", "mish", "gelu", "gelu_tanh"])
+def test_newer_activations_as_dense_strings_and_instances(name):
+    x = np.random.default_rng(3).normal(size=(6, 4))
+    by_name = Dense(5, input_size=4, activation=name, seed=0)
+    by_class = Dense(5, input_size=4, activation=CLASSES[name](), seed=0)
+    assert by_name.activation.name == by_class.activation.name == name
+    np.testing.assert_array_equal(by_name.weights, by_class.weights)
+    out = by_name.forward(x)
+    np.testing.assert_allclose(out, REFERENCE[name](x @ by_name.weights.astype(np.float64)
+                                                    + by_name.bias), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(by_class.forward(x), out)
+    assert repr(by_name) == f"Dense(output_size=5, input_size=4, activation={name!r})"
 
 
 def test_activation_has_no_parameters():
@@ -247,11 +295,22 @@ def test_dense_initialisation_schemes():
     sigmoid = Dense(fan_out, input_size=fan_in, activation="sigmoid", seed=0)
     bound = math.sqrt(2 / (fan_in + fan_out))  # scikit-learn's factor for logistic
     assert bound * 0.9 < np.abs(sigmoid.weights).max() <= bound
-    for name in ("relu", "leaky_relu", "elu", "swish"):
+    for name in ("relu", "leaky_relu", "elu", "swish", "mish", "gelu", "gelu_tanh"):
         layer = Dense(fan_out, input_size=fan_in, activation=name, seed=0)
         he = math.sqrt(6 / fan_in)
         assert he * 0.9 < np.abs(layer.weights).max() <= he
         assert np.all(layer.bias == 0)
+    # selu: LeCun normal, N(0, 1 / fan_in), zero bias; 1500 draws pin the spread to ~4%
+    layer = Dense(fan_out, input_size=fan_in, activation="selu", seed=0)
+    std = layer.weights.astype(np.float64).std()
+    assert abs(std / math.sqrt(1 / fan_in) - 1) < 0.1
+    assert np.abs(layer.weights).max() > math.sqrt(6 / fan_in)  # not bounded like a uniform
+    assert abs(layer.weights.mean()) < 0.1 * math.sqrt(1 / fan_in) and np.all(layer.bias == 0)
+    np.random.seed(1)
+    first = Dense(fan_out, input_size=fan_in, activation=SELU()).weights.copy()
+    np.random.seed(1)
+    np.testing.assert_array_equal(Dense(fan_out, input_size=fan_in, activation="selu").weights,
+                                  first)  # numpy's global state, like the other rules
 
 
 def test_dense_weights_follow_numpy_global_seed():

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import mlp
-from mlp import ELU, Dense, LeakyReLU, Model, ReLU
+from mlp import ELU, GELU, SELU, Dense, LeakyReLU, Mish, Model, ReLU
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -23,7 +23,8 @@ from mlp import MLPClassifier, MLPRegressor  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
-ACTIVATIONS = ["identity", "relu", "leaky_relu", "elu", "logistic", "tanh", "swish"]
+ACTIVATIONS = ["identity", "relu", "leaky_relu", "elu", "logistic", "tanh", "swish", "selu",
+               "mish", "gelu", "gelu_tanh"]
 TOL = dict(rtol=1e-5, atol=1e-5)
 
 
@@ -98,6 +99,53 @@ def test_model_with_standalone_activations_and_parameters(iris):
     model = Model(inputs, outputs)  # not compiled: the layers' own weights are exported
     out = run(mlp.to_onnx(model), X)
     np.testing.assert_allclose(out["output"], model.predict(X), **TOL)
+
+
+def _ops(proto):
+    return [n.op_type for n in proto.graph.node]
+
+
+@pytest.mark.parametrize("opset", [13, 17, 18])
+def test_newer_activations_forms_by_opset(iris, opset):
+    """selu is ONNX's Selu with the core's constants; mish is Mish from opset 18 and
+    Softplus + Tanh + Mul before; gelu is built on Erf and gelu_tanh on Tanh (no Gelu, which is
+    opset 20's). Every form matches predict."""
+    X, _ = iris
+    inputs = Dense(6, input_size=4, activation=SELU(), seed=0)
+    x = Dense(6, activation=Mish(), seed=1)(inputs)
+    x = Dense(6, activation=GELU(), seed=2)(x)
+    outputs = Dense(3, activation=GELU(approximate="tanh"), seed=3)(x)
+    model = Model(inputs, outputs)
+    proto = mlp.to_onnx(model, opset=opset)
+    ops = _ops(proto)
+    assert ops.count("Selu") == 1 and "Erf" in ops and "Gelu" not in ops
+    if opset >= 18:
+        assert "Mish" in ops and "Softplus" not in ops
+    else:
+        assert "Mish" not in ops and "Softplus" in ops
+    (selu,) = [n for n in proto.graph.node if n.op_type == "Selu"]
+    attrs = {a.name: a.f for a in selu.attribute}
+    assert attrs["alpha"] == pytest.approx(1.6732632423543772, rel=1e-7)
+    assert attrs["gamma"] == pytest.approx(1.0507009873554805, rel=1e-7)
+    np.testing.assert_allclose(run(proto, X)["output"], model.predict(X), **TOL)
+
+
+@pytest.mark.parametrize("name", ["selu", "mish", "gelu", "gelu_tanh"])
+@pytest.mark.parametrize("opset", [17, 18])
+def test_newer_activations_at_extreme_inputs(name, opset):
+    """Through an identity Dense, inputs up to +-1e30 (x^3 overflows float32 in gelu_tanh's
+    graph): the graph and predict agree and neither has a NaN. (The absolute floor is for
+    onnxruntime's side: its Selu is 0 at -1e-30, its gelu_tanh graph sums 1 + tanh(u).)"""
+    layer = Dense(1, input_size=1, activation=name, seed=0)
+    model = Model(layer, layer)
+    layer.weights = [[1.0]]
+    layer.bias = [0.0]
+    X = np.array([-1e30, -1e10, -1e4, -50.0, -3.0, -1e-30, 0.0, 1e-30, 3.0, 50.0, 1e4, 1e10,
+                  1e30], dtype=np.float32).reshape(-1, 1)
+    got = run(mlp.to_onnx(model, opset=opset), X)["output"]
+    want = model.predict(X)
+    assert not np.isnan(got).any() and not np.isnan(want).any()
+    np.testing.assert_allclose(got, want, **TOL)
 
 
 def test_string_binary_and_multilabel_classifiers(iris, digits):

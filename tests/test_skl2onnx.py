@@ -29,7 +29,8 @@ from mlp import MLPClassifier, MLPRegressor  # noqa: E402
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 TOL = {"rtol": 1e-5, "atol": 1e-5}
-ACTIVATIONS = ["identity", "relu", "leaky_relu", "elu", "logistic", "tanh", "swish"]
+ACTIVATIONS = ["identity", "relu", "leaky_relu", "elu", "logistic", "tanh", "swish", "selu",
+               "mish", "gelu", "gelu_tanh"]
 NAMES = np.array(["setosa", "versicolor", "virginica"])
 
 
@@ -177,6 +178,27 @@ def test_target_opset_13(iris):
     assert {o.domain: o.version for o in proto.opset_import}[""] == 13
     out = run(proto, X)
     np.testing.assert_allclose(out["probabilities"], pipe.predict_proba(X), **TOL)
+
+
+@pytest.mark.parametrize("target_opset", [13, 18])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_newer_activations_in_both_precisions(iris, target_opset, dtype):
+    """onnxruntime runs neither Selu, Softplus nor Erf in double (nor Mish, but at opset 18): a
+    float64 graph spells selu and mish in operators it runs, and takes erf through float32; a
+    float32 graph uses the operators themselves."""
+    X, y = iris
+    pipe = classifier(X, y, hidden_layer_sizes=(6, 5, 4), activation=["selu", "mish", "gelu"])
+    proto = skl2onnx.to_onnx(pipe, X[:1].astype(dtype), options=no_zipmap(pipe),
+                             target_opset=target_opset)
+    ops = [n.op_type for n in proto.graph.node]
+    double = dtype == np.float64
+    assert ("Selu" in ops) != double
+    assert ("Mish" in ops) == (target_opset >= 18 and not double)
+    assert ("Softplus" in ops) == (target_opset < 18 and not double)
+    assert "Erf" in ops and ("Cast" in ops) == double
+    out = run(proto, X, dtype)
+    np.testing.assert_allclose(out["probabilities"], pipe.predict_proba(X), **TOL)
+    np.testing.assert_array_equal(out["label"], pipe.predict(X))
 
 
 # ---- regressors ------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ _CORE_ACTIVATION = _core.ActivationKind
 @pytest.mark.parametrize("alias, name", [
     ("identity", "linear"), ("linear", "linear"), ("logistic", "sigmoid"), ("silu", "swish"),
     ("relu", "relu"), ("leaky_relu", "leaky_relu"), ("elu", "elu"), ("tanh", "tanh"),
-    ("softmax", "softmax"),
+    ("softmax", "softmax"), ("selu", "selu"), ("mish", "mish"), ("gelu", "gelu"),
+    ("gelu_tanh", "gelu_tanh"),
 ])
 def test_activation_aliases(alias, name):
     assert _spec.activation(alias).name == name
@@ -29,13 +30,28 @@ def test_every_core_activation_has_one_row():
     assert set(kinds) == {int(k) for k in _CORE_ACTIVATION.__members__.values()}
     for a in _spec.ACTIVATIONS:
         assert _spec.activation_of_kind(a.kind) is a
-        assert a.init in ("he", "glorot") and a.glorot_factor in (2.0, 6.0)
+        assert a.init in ("he", "glorot", "lecun") and a.glorot_factor in (2.0, 6.0)
+
+
+def test_newer_activations_rows():
+    rows = {a.name: a for a in _spec.ACTIVATIONS}
+    assert {name: rows[name].init for name in ("selu", "mish", "gelu", "gelu_tanh")} == \
+        {"selu": "lecun", "mish": "he", "gelu": "he", "gelu_tanh": "he"}
+    # the values saved files hold: appended after softmax, the first eight unchanged
+    assert [int(rows[n].kind) for n in ("linear", "relu", "leaky_relu", "elu", "sigmoid", "tanh",
+                                        "swish", "softmax", "selu", "mish", "gelu",
+                                        "gelu_tanh")] == list(range(12))
+    for name in ("selu", "mish", "gelu", "gelu_tanh"):
+        assert not rows[name].takes_alpha
+    # names are case-sensitive, as for every other activation
+    with pytest.raises(ValueError, match="unknown activation 'GELU'"):
+        _spec.activation("GELU")
 
 
 def test_unknown_activation_lists_valid_names():
-    with pytest.raises(ValueError, match="unknown activation 'gelu' for activation; valid names: "
-                                         "'identity', 'linear', 'relu'"):
-        _spec.activation("gelu")
+    with pytest.raises(ValueError, match="unknown activation 'hardswish' for activation; valid "
+                                         "names: 'identity', 'linear', 'relu'.*'gelu_tanh'"):
+        _spec.activation("hardswish")
     with pytest.raises(TypeError, match="activation must be a string"):
         _spec.activation(3)
 

@@ -22,6 +22,9 @@ CASES = {
     "tanh-sigmoid-bce-momentum": ([(24, "tanh")], "sigmoid", "binary_cross_entropy", "momentum"),
     "swish-elu-mse-nesterov": ([(20, "swish"), (12, "elu")], "linear", "mse", "nesterov"),
     "leaky-sigmoid-mse-sgd": ([(16, "leaky_relu")], "sigmoid", "mse", "sgd"),
+    "gelu-mish-selu-softmax-cce-adam": ([(24, "gelu"), (16, "mish"), (12, "selu")], "softmax",
+                                        "categorical_cross_entropy", "adam"),
+    "gelu_tanh-mse-momentum": ([(20, "gelu_tanh")], "gelu_tanh", "mse", "momentum"),
 }
 
 

@@ -16,8 +16,10 @@ L = _core.LossKind
 cuda = _core.cuda_ops
 
 DTYPES = ["float32", "float64"]
+# softmax last: ACTS[:-1] are the element-wise ones
 ACTS = [(A.IDENTITY, 0.0), (A.RELU, 0.0), (A.LEAKY_RELU, 0.01), (A.ELU, 1.0), (A.SIGMOID, 0.0),
-        (A.TANH, 0.0), (A.SWISH, 0.0), (A.SOFTMAX, 0.0)]
+        (A.TANH, 0.0), (A.SWISH, 0.0), (A.SELU, 0.0), (A.MISH, 0.0), (A.GELU, 0.0),
+        (A.GELU_TANH, 0.0), (A.SOFTMAX, 0.0)]
 SHAPES = [(1, 1, 1), (7, 3, 5), (33, 64, 10), (300, 130, 64), (257, 784, 129)]  # (n, in, out)
 
 
@@ -130,7 +132,8 @@ def test_dense_backward_fuses_the_previous_derivative(rng, dtype, prev_act, prev
 
 
 LOSSES = [(L.MSE, A.IDENTITY, 0.0), (L.MSE, A.SIGMOID, 0.0), (L.MSE, A.TANH, 0.0), (L.MSE, A.RELU, 0.0),
-          (L.MSE, A.SWISH, 0.0), (L.CATEGORICAL_CROSS_ENTROPY, A.SOFTMAX, 0.0),
+          (L.MSE, A.SWISH, 0.0), (L.MSE, A.MISH, 0.0), (L.MSE, A.GELU, 0.0),
+          (L.MSE, A.GELU_TANH, 0.0), (L.CATEGORICAL_CROSS_ENTROPY, A.SOFTMAX, 0.0),
           (L.BINARY_CROSS_ENTROPY, A.SIGMOID, 0.0), (L.POISSON, A.IDENTITY, 0.0)]
 
 
