@@ -68,14 +68,17 @@ __all__ = [
 _MISSING = [name for name in ("sklearn", "scipy") if _find_spec(name) is None]
 if not _MISSING:
     from .sklearn import MLPClassifier, MLPRegressor
+    from .tabular import TabularClassifier, TabularRegressor
     from ._skl2onnx import register_skl2onnx, register_when_imported as _skl2onnx_hook
 
     _skl2onnx_hook()  # registers with skl2onnx when it is (or once it gets) imported; cheap
-    __all__ += ["MLPClassifier", "MLPRegressor", "register_skl2onnx"]
+    __all__ += ["MLPClassifier", "MLPRegressor", "TabularClassifier", "TabularRegressor",
+                "register_skl2onnx"]
 
 
 def __getattr__(name):
-    if name in ("MLPClassifier", "MLPRegressor", "register_skl2onnx") and _MISSING:
+    if name in ("MLPClassifier", "MLPRegressor", "TabularClassifier", "TabularRegressor",
+                "register_skl2onnx") and _MISSING:
         raise ImportError(f"mlp.{name} needs scikit-learn and scipy ({' and '.join(_MISSING)} "
                           f"not installed): pip install \"mlp[sklearn]\"")
     raise AttributeError(f"module 'mlp' has no attribute {name!r}")

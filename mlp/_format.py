@@ -27,7 +27,7 @@ FORMAT = "mlp"
 FORMAT_VERSION = 1
 
 # The kinds of object a file can hold; each class registers itself (see `register`).
-KINDS = ("Model", "MLPClassifier", "MLPRegressor")
+KINDS = ("Model", "MLPClassifier", "MLPRegressor", "TabularClassifier", "TabularRegressor")
 
 _LITTLE = {"float32": "<f4", "float64": "<f8"}
 
