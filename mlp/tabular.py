@@ -287,9 +287,9 @@ class TablePreprocessor:
         for i, j in enumerate(self.numeric):
             x = _as_numeric(table.values(j), f"X column {self._name(j)}")
             bad = ~np.isfinite(x)
-            v = (x - self.median_[j]) / self.scale_[j]
-            v = v / np.sqrt(1.0 + (v / 3.0) ** 2)
-            v[bad] = 0.0
+            v = (np.where(bad, self.median_[j], x) - self.median_[j]) / self.scale_[j]
+            with np.errstate(over="ignore"):  # |v| past 1e154: v / |v| * 3, as the limit
+                v = np.where(np.abs(v) < 1e150, v / np.sqrt(1.0 + (v / 3.0) ** 2), np.sign(v) * 3.0)
             out[:, numeric_at + i] = v
             if j in self.indicator_:
                 out[:, indicator_at + self.indicator_.index(j)] = bad

@@ -1,0 +1,184 @@
+"""mlp/tabular.py: TabularClassifier / TabularRegressor and their preprocessing."""
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+import mlp
+from mlp.tabular import TablePreprocessor, _Table
+
+pd = pytest.importorskip("pandas")
+
+FAST = dict(max_epochs=8, random_state=0, hidden_layer_sizes=(32, 32))
+
+
+def table(n=300, seed=0):
+    """Numeric (with missing values), a 3-level and a 15-level categorical, a bool; the label
+    depends on all of them."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal(n)
+    b = rng.standard_normal(n) * 100 + 50
+    small = rng.choice(["x", "y", "z"], n)
+    big = rng.integers(0, 15, n)
+    flag = rng.random(n) < 0.5
+    logit = a + (small == "y") * 1.5 - (big % 3 == 0) * 1.0 + flag * 0.5
+    y = np.where(logit + 0.3 * rng.standard_normal(n) > 0.4, "yes", "no")
+    b[::9] = np.nan
+    X = pd.DataFrame({"a": a, "b": b, "small": pd.Categorical(small),
+                      "big": pd.Series([f"c{v}" for v in big], dtype=object), "flag": flag})
+    return X, y, logit
+
+
+# ---- preprocessing ---------------------------------------------------------------------------
+def test_preprocessing_by_its_definition():
+    X, _, _ = table()
+    pre = TablePreprocessor(None, onehot_max_categories=9).fit(_Table(X))
+    assert pre.kinds_ == ["numeric", "numeric", "onehot", "embedding", "onehot"]
+    assert pre.indicator_ == [1]
+    out = pre.transform(_Table(X))
+    # Layout: the embedded column's codes, then a, b, b's missing indicator, then one-hot blocks.
+    assert out.shape == (len(X), 1 + 2 + 1 + 3 + 2)
+    b = X["b"].to_numpy()
+    present = b[~np.isnan(b)]
+    q25, med, q75 = np.percentile(present, [25, 50, 75])
+    v = (b - med) / (q75 - q25)
+    expected = np.where(np.isnan(b), 0.0, v / np.sqrt(1 + (v / 3) ** 2))
+    np.testing.assert_allclose(out[:, 2], expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(out[:, 3], np.isnan(b))
+    assert np.abs(out[:, 1:3]).max() < 3.0  # smooth clipping bounds every value by 3
+    cats = sorted(set(X["big"]))
+    np.testing.assert_array_equal(out[:, 0], [cats.index(v) for v in X["big"]])
+    np.testing.assert_array_equal(out[:, 4:7], np.eye(3)[X["small"].cat.codes.to_numpy()])
+
+
+def test_unseen_and_missing_categories_take_the_reserved_slot():
+    X, _, _ = table()
+    pre = TablePreprocessor().fit(_Table(X))
+    new = X.iloc[:3].copy()
+    new["small"] = pd.Categorical(["w", None, "x"])
+    new["big"] = ["never seen", None, "c3"]
+    new["b"] = [np.nan, np.inf, 1.0]
+    out = pre.transform(_Table(new))
+    assert out[0, 0] == out[1, 0] == len(pre.categories_[3])  # the embedding's reserved row
+    np.testing.assert_array_equal(out[:2, 4:7], 0.0)  # one-hot: all zeros
+    np.testing.assert_array_equal(out[2, 4:7], [1, 0, 0])
+    np.testing.assert_array_equal(out[:2, 2], 0.0)
+    np.testing.assert_array_equal(out[:, 3], [1, 1, 0])
+
+
+def test_arrays_with_categorical_features():
+    X, y, _ = table()
+    arr = X.to_numpy(dtype=object)
+    for spec in ([2, 3, 4], ["small", "big", "flag"], [False, False, True, True, True]):
+        source = X if isinstance(spec[0], str) else arr
+        clf = mlp.TabularClassifier(categorical_features=spec, **FAST).fit(source, y)
+        assert clf.preprocessor_.kinds_[2:] != ["numeric"] * 3
+    with pytest.raises(ValueError, match="categorical_features: column index 9"):
+        mlp.TabularClassifier(categorical_features=[9], **FAST).fit(arr, y)
+    with pytest.raises(ValueError, match="no column named 'nope'"):
+        mlp.TabularClassifier(categorical_features=["nope"], **FAST).fit(X, y)
+    with pytest.raises(ValueError, match="not numbers; mark the column categorical"):
+        mlp.TabularClassifier(categorical_features=[2], **FAST).fit(arr, y)
+
+
+# ---- the estimators --------------------------------------------------------------------------
+def test_classifier_learns_a_mixed_table_and_round_trips(tmp_path):
+    X, y, _ = table(600)
+    clf = mlp.TabularClassifier(random_state=0, max_epochs=40).fit(X.iloc[:450], y[:450])
+    assert clf.score(X.iloc[450:], y[450:]) > 0.8
+    assert list(clf.classes_) == ["no", "yes"]
+    proba = clf.predict_proba(X.iloc[450:])
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    assert set(clf.history_) == {"loss", "val_loss", "val_score", "learning_rate", "time"}
+    assert len(clf.history_["loss"]) == clf.n_iter_ == 40
+    assert clf.history_["val_score"][clf.best_epoch_] == max(clf.history_["val_score"])
+    path = tmp_path / "t.mlp"
+    clf.save(path)
+    for other in (mlp.load(path), pickle.loads(pickle.dumps(clf))):
+        np.testing.assert_array_equal(other.predict_proba(X), clf.predict_proba(X))
+        assert other.get_params() == clf.get_params()
+
+
+def test_regressor_learns_and_scales_targets_back(tmp_path):
+    X, _, logit = table(500)
+    y = 1000.0 + 300.0 * logit
+    reg = mlp.TabularRegressor(random_state=0, max_epochs=40).fit(X.iloc[:400], y[:400])
+    assert reg.score(X.iloc[400:], y[400:]) > 0.7
+    assert abs(reg.predict(X).mean() - y.mean()) < 0.2 * y.std()  # back on the scale of y
+    reg.save(tmp_path / "r.mlp")
+    np.testing.assert_array_equal(mlp.load(tmp_path / "r.mlp").predict(X), reg.predict(X))
+    two = mlp.TabularRegressor(**FAST).fit(X, np.column_stack([y, -y]))
+    assert two.predict(X).shape == (len(X), 2)
+
+
+def test_seeded_fits_are_repeatable_and_eval_set_replaces_the_split():
+    X, y, _ = table()
+    a = mlp.TabularClassifier(**FAST).fit(X, y).predict_proba(X)
+    b = mlp.TabularClassifier(**FAST).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+    clf = mlp.TabularClassifier(**FAST).fit(X.iloc[:200], y[:200], eval_set=(X.iloc[200:],
+                                                                               y[200:]))
+    assert len(clf.history_["val_loss"]) == 8
+    none = mlp.TabularClassifier(validation_fraction=0.0, **FAST).fit(X, y)
+    assert none.history_["val_loss"] == [None] * 8 and none.best_epoch_ == 7
+
+
+def test_polars_frames():
+    pl = pytest.importorskip("polars")
+    X, y, _ = table()
+    frame = pl.DataFrame({"a": X["a"].to_numpy(), "b": X["b"].to_numpy(),
+                          "small": X["small"].astype(str).to_list(),
+                          "big": X["big"].to_list(), "flag": X["flag"].to_list()})
+    from_polars = mlp.TabularClassifier(**FAST).fit(frame, y)
+    from_pandas = mlp.TabularClassifier(**FAST).fit(X.astype({"small": object}), y)
+    np.testing.assert_allclose(from_polars.predict_proba(frame), from_pandas.predict_proba(X),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_in_a_pipeline_and_grid_search():
+    from sklearn.model_selection import GridSearchCV
+    X, y, _ = table()
+    grid = GridSearchCV(mlp.TabularClassifier(**FAST), {"dropout": [0.0, 0.2]}, cv=2).fit(X, y)
+    assert grid.best_params_["dropout"] in (0.0, 0.2)
+
+
+def test_check_estimator():
+    from sklearn.utils.estimator_checks import check_estimator
+    for est in (mlp.TabularClassifier(random_state=0, max_epochs=30),
+                mlp.TabularRegressor(random_state=0, max_epochs=30)):
+        failed = [r for r in check_estimator(est, on_fail=None) if r["status"] == "failed"]
+        assert not failed, [(r["check_name"], str(r["exception"])[:200]) for r in failed]
+
+
+@pytest.mark.parametrize("params, exc, match", [
+    ({"dropout": 1.0}, ValueError, "dropout must be in"),
+    ({"weight_decay": -1}, ValueError, "weight_decay"),
+    ({"learning_rate": 0}, ValueError, "learning_rate must be a finite number > 0"),
+    ({"lr_schedule": "fast"}, ValueError, "lr_schedule must be one of"),
+    ({"hidden_layer_sizes": (0,)}, ValueError, "hidden_layer_sizes"),
+    ({"activation": "softmax"}, ValueError, "softmax"),
+    ({"activation": "nope"}, ValueError, "unknown activation"),
+    ({"validation_fraction": 1.0}, ValueError, "validation_fraction"),
+    ({"max_epochs": 0}, ValueError, "max_epochs"),
+    ({"label_smoothing": 1.0}, ValueError, "label_smoothing"),
+    ({"random_state": -1}, ValueError, "random_state"),
+])
+def test_bad_settings_name_themselves(params, exc, match):
+    X, y, _ = table(50)
+    with pytest.raises(exc, match=match):
+        mlp.TabularClassifier(**{**FAST, **params}).fit(X, y)
+
+
+def test_bad_input():
+    X, y, _ = table(50)
+    clf = mlp.TabularClassifier(**FAST).fit(X, y)
+    with pytest.raises(ValueError, match="X has 4 features, but TabularClassifier is expecting 5"):
+        clf.predict(X.iloc[:, :4])
+    with pytest.raises(ValueError, match="column names differ"):
+        clf.predict(X[["b", "a", "small", "big", "flag"]])
+    with pytest.raises(ValueError, match="y has 49 labels but X has 50 rows"):
+        mlp.TabularClassifier(**FAST).fit(X, y[:49])
+    with pytest.raises(ValueError, match="y contains NaN"):
+        mlp.TabularRegressor(**FAST).fit(X, np.full(50, np.nan))
