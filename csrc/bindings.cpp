@@ -62,6 +62,9 @@ struct PyNetwork {
   int device() const { return gpu_f ? gpu_f->ordinal() : gpu_d ? gpu_d->ordinal() : -1; }
   void to_device(int ordinal) {
     if (ordinal == device()) return;
+    if (ordinal >= 0 && visit([](auto& n) { return n.ensemble(); }) > 1)
+      throw py::value_error("device: ensembles (ensemble > 1) run on the CPU only; the CUDA backend "
+                            "has no ensemble kernels yet");
     release_data();
     gpu_f.reset();
     gpu_d.reset();
@@ -212,7 +215,8 @@ PYBIND11_MODULE(_core, m) {
   py::class_<PyNetwork>(m, "Network")
       .def(py::init([](std::vector<idx> sizes, std::vector<int> acts, std::vector<double> alphas, int loss,
                        double loss_scale, const std::string& dtype, std::vector<std::vector<idx>> embeddings,
-                       idx n_inputs) {
+                       idx n_inputs, idx ensemble) {
+             if (ensemble < 1 || ensemble > 1024) throw py::value_error("ensemble: expected 1 to 1024 members");
              std::vector<Act> a;
              for (int x : acts) a.push_back(to_act(x));
              for (idx s : sizes)  // the constructor checks the range too; this keeps the sums below exact
@@ -225,23 +229,37 @@ PYBIND11_MODULE(_core, m) {
                emb.push_back({e[0], e[1], e[2]});
                table_values += double(e[1]) * double(e[2]);
              }
-             check_network_memory(sizes, dtype == "float32" ? 4.0 : 8.0, table_values);
+             check_network_memory(sizes, dtype == "float32" ? 4.0 : 8.0,
+                                  table_values + double(ensemble > 1 ? ensemble : 0) * double(sizes[0]));
              auto net = std::make_unique<PyNetwork>();
              if (dtype == "float32")
-               net->f = std::make_unique<mlp::Network<float>>(sizes, a, alphas, to_loss(loss), loss_scale, emb, n_inputs);
+               net->f = std::make_unique<mlp::Network<float>>(sizes, a, alphas, to_loss(loss), loss_scale, emb, n_inputs,
+                                                              ensemble);
              else if (dtype == "float64")
-               net->d = std::make_unique<mlp::Network<double>>(sizes, a, alphas, to_loss(loss), loss_scale, emb, n_inputs);
+               net->d = std::make_unique<mlp::Network<double>>(sizes, a, alphas, to_loss(loss), loss_scale, emb,
+                                                               n_inputs, ensemble);
              else
                throw py::value_error("dtype: expected 'float32' or 'float64', got '" + dtype + "'");
              return net;
            }),
            py::arg("sizes"), py::arg("activations"), py::arg("alphas"), py::arg("loss"), py::arg("loss_scale"),
-           py::arg("dtype"), py::arg("embeddings") = std::vector<std::vector<idx>>(), py::arg("n_inputs") = 0)
+           py::arg("dtype"), py::arg("embeddings") = std::vector<std::vector<idx>>(), py::arg("n_inputs") = 0,
+           py::arg("ensemble") = 1)
       .def_property_readonly("dtype", &PyNetwork::dtype)
       .def_property_readonly("n_layers", [](PyNetwork& s) { return s.visit([](auto& n) { return n.n_layers(); }); })
       .def_property_readonly("n_params", [](PyNetwork& s) { return s.visit([](auto& n) { return n.n_params(); }); })
       .def_property_readonly("sizes", [](PyNetwork& s) { return s.visit([](auto& n) { return n.sizes(); }); })
       .def_property_readonly("n_inputs", [](PyNetwork& s) { return s.visit([](auto& n) { return n.n_inputs(); }); })
+      .def_property_readonly("ensemble", [](PyNetwork& s) { return s.visit([](auto& n) { return n.ensemble(); }); })
+      .def("adapters", [](py::object self) {
+        auto& s = self.cast<PyNetwork&>();
+        return s.visit([&](auto& n) -> py::object {
+          using T = std::remove_reference_t<decltype(*n.params())>;
+          if (n.ensemble() < 2) throw py::value_error("adapters: this network is not an ensemble");
+          const idx r = n.ensemble(), c = n.sizes()[0];
+          return py::array_t<T>({r, c}, {idx(sizeof(T)) * c, idx(sizeof(T))}, n.params() + n.adapter_offset(), self);
+        });
+      })
       .def("embedding", [](py::object self, idx e) {
         auto& s = self.cast<PyNetwork&>();
         return s.visit([&](auto& n) -> py::object {

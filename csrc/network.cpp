@@ -108,9 +108,10 @@ void epoch_order(idx* perm, idx n, bool shuffle, std::uint64_t& rng) {
 
 template <class T>
 Network<T>::Network(std::vector<idx> sizes, std::vector<Act> acts, std::vector<double> alphas,
-                    LossKind loss, double loss_scale, std::vector<EmbeddingSpec> embeddings, idx n_inputs)
+                    LossKind loss, double loss_scale, std::vector<EmbeddingSpec> embeddings, idx n_inputs,
+                    idx ensemble)
     : sizes_(std::move(sizes)), acts_(std::move(acts)), loss_(loss), loss_scale_(loss_scale),
-      emb_(std::move(embeddings)) {
+      emb_(std::move(embeddings)), k_(ensemble) {
   MLP_CHECK(sizes_.size() >= 2, "a network needs at least one layer (sizes = [in, ..., out])");
   MLP_CHECK(acts_.size() == sizes_.size() - 1, "one activation per layer expected");
   MLP_CHECK(alphas.size() == acts_.size(), "one alpha per layer expected");
@@ -161,6 +162,9 @@ Network<T>::Network(std::vector<idx> sizes, std::vector<Act> acts, std::vector<d
     MLP_CHECK(pos + idx(numeric_cols_.size()) == sizes_[0],
               "sizes[0] must equal the embedding widths plus the other columns");
   }
+  MLP_CHECK(k_ >= 1 && k_ <= 1024, "ensemble must be in [1, 1024]");
+  ens_off_ = off;
+  if (k_ > 1) off += k_ * sizes_[0];
   dropout_.assign(std::size_t(L), 0.0);
   params_.assign(std::size_t(off), T(0));
 }
@@ -198,13 +202,6 @@ double Network<T>::dropout_rate(idx l) const {
   if (r == 0.0) return 0.0;
   const double v = r * schedule_factor(sched_[int(SchedSlot::Dropout)], step_);
   return v < 0.0 ? 0.0 : (v < r ? v : r);  // a schedule never raises the rate past its base
-}
-
-template <class T>
-bool Network<T>::is_weight(idx offset) const {
-  for (idx l = 0; l < n_layers(); ++l)
-    if (offset >= w_off_[l] && offset < b_off_[l]) return true;
-  return !emb_off_.empty() && offset >= emb_off_[0];
 }
 
 template <class T>
@@ -301,25 +298,30 @@ void Network<T>::ensure_work(int nt, idx cap, int shards) {
     if (w.keys.size() != std::size_t(L)) w.keys.assign(std::size_t(L), {});
     if (w.masks.size() != std::size_t(L)) w.masks.assign(std::size_t(L), {});
     for (idx l = 0; l < L; ++l)
-      if (dropout_[std::size_t(l)] > 0 && w.keys[l].size() < std::size_t(std::max(cap, w.cap)))
-        w.keys[l].resize(std::size_t(std::max(cap, w.cap)));
+      if (dropout_[std::size_t(l)] > 0 && w.keys[l].size() < std::size_t(std::max(cap, w.cap) * k_))
+        w.keys[l].resize(std::size_t(std::max(cap, w.cap) * k_));
     if (w.cap >= cap) continue;
     w.z.assign(std::size_t(L), {});
     w.a.assign(std::size_t(L), {});
+    const idx rows = cap * k_;  // an ensemble runs k member rows per sample
     for (idx l = 0; l < L; ++l) {
-      const std::size_t sz = std::size_t(cap * sizes_[l + 1]);
+      const std::size_t sz = std::size_t(rows * sizes_[l + 1]);
       w.a[l].resize(sz);
       if (act_needs_z(acts_[l]) || l == L - 1) w.z[l].resize(sz);
     }
-    w.d0.resize(std::size_t(cap * maxw));
-    w.d1.resize(std::size_t(cap * maxw));
-    if (!emb_.empty()) {
+    w.d0.resize(std::size_t(rows * maxw));
+    w.d1.resize(std::size_t(rows * maxw));
+    if (!emb_.empty() || k_ > 1) {
       w.x0.resize(std::size_t(cap * sizes_[0]));
       w.dx0.resize(std::size_t(cap * sizes_[0]));
     }
+    if (k_ > 1) {
+      w.xe.resize(std::size_t(rows * sizes_[0]));
+      w.dxe.resize(std::size_t(rows * sizes_[0]));
+    }
 
-    w.y.resize(std::size_t(cap * sizes_[L]));
-    w.w.resize(std::size_t(cap));
+    w.y.resize(std::size_t(rows * sizes_[L]));
+    w.w.resize(std::size_t(rows));
     w.cap = cap;
   }
   if (packed_fwd_.size() != std::size_t(L)) {
@@ -339,7 +341,9 @@ template <class T>
 idx Network<T>::chunk_for(idx shard_rows) const {
   idx maxw = 1;
   for (idx l = 1; l <= n_layers(); ++l) maxw = std::max(maxw, sizes_[l]);
-  return chunk_rows(std::min(shard_rows, kMaxChunkRows), maxw);
+  if (k_ > 1) maxw = std::max(maxw, sizes_[0]);
+  // An ensemble's chunk of c samples is c * k rows: both limits count rows.
+  return chunk_rows(std::min(shard_rows, std::max<idx>(1, kMaxChunkRows / k_)), maxw * k_);
 }
 
 template <class T>
@@ -369,61 +373,99 @@ double Network<T>::accumulate(Work& w, T* grad, const T* x, const T* y, const T*
   // Label smoothing: y (1 - ls) + ls / K, applied as the targets are gathered.
   const T ls = T(label_smoothing_);
   const T ls_add = T(label_smoothing_ / double(loss_ == LossKind::BinaryCrossEntropy ? 2 : out));
-  if (embedded && count > 0)  // the tables' gradient is scatter-added: start from 0
-    std::fill(grad + emb_off_[0], grad + n_params(), T(0));
+  const idx K = k_, in0 = sizes_[0];
+  const bool ens = K > 1;
+  const T coef_k = coef / T(K);  // an ensemble's loss is the mean of its members'
+  if ((embedded || ens) && count > 0)  // tables and adapters are scatter-added: start from 0
+    std::fill(grad + (embedded ? emb_off_[0] : ens_off_), grad + n_params(), T(0));
   for (idx c0 = 0; c0 < count; c0 += chunk) {
     const idx cnt = std::min<idx>(chunk, count - c0);
+    const idx m = cnt * K;  // rows through the layers: member g of sample i is row i * K + g
     const idx* r = rows + c0;
     if (any_drop)
       for (idx l = 0; l + 1 < L; ++l)
         if (masks[l].keys)
-          for (idx i = 0; i < cnt; ++i) w.keys[l][std::size_t(i)] = dropout_row_key(drop_seed_, step_, l, r[i]);
+          for (idx i = 0; i < cnt; ++i)
+            for (idx g = 0; g < K; ++g)
+              w.keys[l][std::size_t(i * K + g)] = dropout_row_key(drop_seed_, step_, l, r[i] * K + g);
     if (embedded) embed_rows(w.x0.data(), x, r, cnt);
-    const T* x_in = embedded ? w.x0.data() : x;
-    const idx* r_in = embedded ? nullptr : r;
+    // Sample i's first-layer input (in0 values): its embedded row, or its row of x.
+    auto source = [&](idx i) { return embedded ? w.x0.data() + i * in0 : x + r[i] * n_inputs_; };
+    if (ens) {
+      const T* adapters = params_.data() + ens_off_;
+      for (idx i = 0; i < cnt; ++i) {
+        const T* src = source(i);
+        for (idx g = 0; g < K; ++g) {
+          T* dst = w.xe.data() + (i * K + g) * in0;
+          const T* rg = adapters + g * in0;
+          for (idx j = 0; j < in0; ++j) dst[j] = src[j] * rg[j];
+        }
+      }
+    }
+    const T* x_in = ens ? w.xe.data() : (embedded ? w.x0.data() : x);
+    const idx* r_in = ens || embedded ? nullptr : r;
     for (idx l = 0; l < L; ++l) {
       const T* in = l == 0 ? x_in : w.a[l - 1].data();
       T* zl = w.z[l].empty() ? nullptr : w.z[l].data();
       const bool skip_act = logits_only && l == L - 1;
       cpu::dense_forward<T>(skip_act ? nullptr : zl, skip_act ? zl : w.a[l].data(), in,
-                            params_.data() + w_off_[l], params_.data() + b_off_[l], cnt, sizes_[l],
+                            params_.data() + w_off_[l], params_.data() + b_off_[l], m, sizes_[l],
                             sizes_[l + 1], skip_act ? Act::Identity : acts_[l], alphas_[l],
                             l == 0 ? r_in : nullptr, packed_fwd_[l].empty() ? nullptr : packed_fwd_[l].data(),
                             mask(l));
     }
-    if (out == 1) {  // one target (a regressor): a gather, not a copy call per row
+    if (out == 1 && K == 1) {  // one target (a regressor): a gather, not a copy call per row
       for (idx i = 0; i < cnt; ++i) w.y[std::size_t(i)] = y[r[i]];
     } else {
-      for (idx i = 0; i < cnt; ++i) std::copy_n(y + r[i] * out, out, w.y.data() + i * out);
+      for (idx i = 0; i < cnt; ++i)
+        for (idx g = 0; g < K; ++g) std::copy_n(y + r[i] * out, out, w.y.data() + (i * K + g) * out);
     }
     if (ls != T(0))
-      for (idx i = 0; i < cnt * out; ++i) w.y[std::size_t(i)] = w.y[std::size_t(i)] * (T(1) - ls) + ls_add;
+      for (idx i = 0; i < m * out; ++i) w.y[std::size_t(i)] = w.y[std::size_t(i)] * (T(1) - ls) + ls_add;
     if (sw)
-      for (idx i = 0; i < cnt; ++i) w.w[std::size_t(i)] = sw[r[i]];
+      for (idx i = 0; i < cnt; ++i)
+        for (idx g = 0; g < K; ++g) w.w[std::size_t(i * K + g)] = sw[r[i]];
     const T* zL = w.z[L - 1].data();
     const T* aL = w.a[L - 1].data();
     const T* wts = sw ? w.w.data() : nullptr;
-    loss += k.loss_forward(zL, aL, w.y.data(), wts, cnt, out, loss_);
-    k.loss_backward(w.d0.data(), zL, aL, w.y.data(), wts, cnt, out, loss_, acts_[L - 1], alphas_[L - 1], coef);
+    const double chunk_loss = k.loss_forward(zL, aL, w.y.data(), wts, m, out, loss_);
+    loss += ens ? chunk_loss / double(K) : chunk_loss;
+    k.loss_backward(w.d0.data(), zL, aL, w.y.data(), wts, m, out, loss_, acts_[L - 1], alphas_[L - 1],
+                    ens ? coef_k : coef);
     T* dcur = w.d0.data();
     T* dnext = w.d1.data();
     const T beta = c0 == 0 ? T(0) : T(1);
     for (idx l = L - 1; l >= 0; --l) {
       const T* in = l == 0 ? x_in : w.a[l - 1].data();
-      T* dx = l > 0 ? dnext : (embedded ? w.dx0.data() : nullptr);
+      T* dx = l > 0 ? dnext : (ens ? w.dxe.data() : (embedded ? w.dx0.data() : nullptr));
       const Act pa = l > 0 ? acts_[l - 1] : Act::Identity;
       const T palpha = l > 0 ? alphas_[l - 1] : T(0);
       const T* pz = l > 0 && !w.z[l - 1].empty() ? w.z[l - 1].data() : nullptr;
       const T* pa_buf = l > 0 ? w.a[l - 1].data() : nullptr;
       cpu::dense_backward<T>(grad + w_off_[l], grad + b_off_[l], dx, dcur, in,
-                             params_.data() + w_off_[l], cnt, sizes_[l], sizes_[l + 1], beta,
+                             params_.data() + w_off_[l], m, sizes_[l], sizes_[l + 1], beta,
                              l == 0 ? r_in : nullptr, pa, palpha, pz, pa_buf,
                              packed_bwd_[l].empty() ? nullptr : packed_bwd_[l].data(),
                              l > 0 ? mask(l - 1) : nullptr);
       std::swap(dcur, dnext);
     }
+    if (ens) {  // the adapters' gradient, and (for the tables) the samples' input gradient
+      const T* adapters = params_.data() + ens_off_;
+      for (idx i = 0; i < cnt; ++i) {
+        const T* src = source(i);
+        T* d0 = embedded ? w.dx0.data() + i * in0 : nullptr;
+        if (d0) std::fill(d0, d0 + in0, T(0));
+        for (idx g = 0; g < K; ++g) {
+          const T* d = w.dxe.data() + (i * K + g) * in0;
+          T* gr = grad + ens_off_ + g * in0;
+          const T* rg = adapters + g * in0;
+          for (idx j = 0; j < in0; ++j) gr[j] += d[j] * src[j];
+          if (d0)
+            for (idx j = 0; j < in0; ++j) d0[j] += d[j] * rg[j];
+        }
+      }
+    }
     if (embedded) {  // scatter-add dL/dx0 into the tables' rows, row by row: a fixed order
-      const idx in0 = sizes_[0];
       for (idx i = 0; i < cnt; ++i) {
         const T* xr = x + r[i] * n_inputs_;
         const T* d = w.dx0.data() + i * in0;
@@ -504,7 +546,8 @@ double Network<T>::reduce_and_step(int b, const int* ids, int n_ids, double lr, 
     visit(w_off_[l], b_off_[l], true);
     visit(b_off_[l], b_off_[l] + sizes_[l + 1], false);
   }
-  if (!emb_off_.empty()) visit(emb_off_[0], n_params(), true);
+  if (!emb_off_.empty()) visit(emb_off_[0], ens_off_, true);  // the tables: weights
+  if (k_ > 1) visit(ens_off_, n_params(), false);             // the adapters: like biases
   return sq;
 }
 
@@ -686,38 +729,74 @@ EpochResult Network<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, 
   return res;
 }
 
+// out (cnt, O) for rows x[0:cnt) (n_inputs_ wide). b0, b1: cnt * k_ * predict_width() values
+// each; b2: cnt * max(sizes[0], k_ * O) (used with embeddings or an ensemble). packed: each
+// layer's packed weights, or null entries (the few-rows path packs nothing).
+template <class T>
+void Network<T>::forward_rows(T* out, const T* x, idx cnt, T* b0, T* b1, T* b2,
+                              const std::vector<std::vector<T>>* packed) const {
+  const idx L = n_layers(), K = k_, in0 = sizes_[0], O = sizes_[L];
+  const T* in = x;
+  T* cur = b0;
+  T* nxt = b1;
+  if (!emb_.empty()) {  // the first layer's input (cnt, in0)
+    embed_rows(K > 1 ? b2 : nxt, x, nullptr, cnt);
+    in = K > 1 ? b2 : nxt;
+  }
+  if (K > 1) {  // member g of row i is row i * K + g, its input times adapter g
+    const T* adapters = params_.data() + ens_off_;
+    for (idx i = 0; i < cnt; ++i)
+      for (idx g = 0; g < K; ++g) {
+        T* dst = nxt + (i * K + g) * in0;
+        const T* src = in + i * in0;
+        const T* rg = adapters + g * in0;
+        for (idx j = 0; j < in0; ++j) dst[j] = src[j] * rg[j];
+      }
+    in = nxt;
+  }
+  for (idx l = 0; l < L; ++l) {
+    T* dst = l == L - 1 ? (K > 1 ? b2 : out) : cur;
+    const std::vector<T>* pk = packed ? &(*packed)[std::size_t(l)] : nullptr;
+    cpu::dense_forward<T>(nullptr, dst, in, params_.data() + w_off_[l], params_.data() + b_off_[l], cnt * K,
+                          sizes_[l], sizes_[l + 1], acts_[l], alphas_[l], nullptr,
+                          pk && !pk->empty() ? pk->data() : nullptr);
+    in = dst;
+    std::swap(cur, nxt);
+  }
+  if (K > 1) {  // the members' mean, in member order
+    const T inv = T(1) / T(K);
+    for (idx i = 0; i < cnt; ++i) {
+      T* o = out + i * O;
+      const T* mem = b2 + i * K * O;
+      std::copy_n(mem, O, o);
+      for (idx g = 1; g < K; ++g)
+        for (idx j = 0; j < O; ++j) o[j] += mem[g * O + j];
+      for (idx j = 0; j < O; ++j) o[j] *= inv;
+    }
+  }
+}
+
 template <class T>
 void Network<T>::predict(T* out, const T* x, idx n) {
   if (n <= 0) return;
   check_codes(x, n);
-  const idx L = n_layers();
+  const idx L = n_layers(), K = k_;
   idx maxw = 1;
   for (idx l = 1; l < L; ++l) maxw = std::max(maxw, sizes_[l]);
-  if (!emb_.empty()) maxw = std::max(maxw, sizes_[0]);  // the embedded input shares the buffers
+  if (!emb_.empty() || K > 1) maxw = std::max(maxw, sizes_[0]);  // the first input shares them
+  const idx extra_width = std::max(sizes_[0], K * sizes_[L]);
   if (n <= kFewRows) {  // a request of a few rows: no packing, no thread team, no allocation
-    thread_local std::vector<T> small0, small1;
-    const idx need = n * maxw;
+    thread_local std::vector<T> small0, small1, small2;
+    const idx need = n * K * maxw;
     if (small0.size() < std::size_t(need)) {
       small0.resize(std::size_t(need));
       small1.resize(std::size_t(need));
     }
-    T* cur = small0.data();
-    T* nxt = small1.data();
-    const T* in = x;
-    if (!emb_.empty()) {
-      embed_rows(nxt, x, nullptr, n);
-      in = nxt;
-    }
-    for (idx l = 0; l < L; ++l) {
-      T* dst = l == L - 1 ? out : cur;
-      cpu::dense_forward<T>(nullptr, dst, in, params_.data() + w_off_[l], params_.data() + b_off_[l], n,
-                            sizes_[l], sizes_[l + 1], acts_[l], alphas_[l]);
-      in = dst;
-      std::swap(cur, nxt);
-    }
+    if (small2.size() < std::size_t(n * extra_width)) small2.resize(std::size_t(n * extra_width));
+    forward_rows(out, x, n, small0.data(), small1.data(), small2.data(), nullptr);
     return;
   }
-  const idx chunk = chunk_rows(256, maxw);
+  const idx chunk = chunk_rows(std::max<idx>(1, 256 / K), maxw * K);
   const idx nchunks = (n + chunk - 1) / chunk;
   const int nt = int(std::min<idx>(threads_for(kMaxShards), nchunks));
   // Local packed weights: predict may run from several Python threads at once on one network.
@@ -726,31 +805,20 @@ void Network<T>::predict(T* out, const T* x, idx n) {
     packed[l].resize(std::size_t(cpu::packed_weights_size<T>(sizes_[l], sizes_[l + 1], false)));
     pack_layer(packed[l], unused[l], params_.data() + w_off_[l], sizes_[l], sizes_[l + 1], false);
   }
+  const bool need_extra = !emb_.empty() || K > 1;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt)
 #endif
   {
-    std::vector<T> buf0(std::size_t(chunk * maxw)), buf1(std::size_t(chunk * maxw));
+    std::vector<T> buf0(std::size_t(chunk * K * maxw)), buf1(std::size_t(chunk * K * maxw));
+    std::vector<T> buf2(need_extra ? std::size_t(chunk * extra_width) : 0);
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
     for (idx c = 0; c < nchunks; ++c) {
       const idx r0 = c * chunk, cnt = std::min(chunk, n - r0);
-      const T* in = x + r0 * n_inputs_;
-      T* cur = buf0.data();
-      T* nxt = buf1.data();
-      if (!emb_.empty()) {  // the first layer's input, in nxt (cur is the first layer's output)
-        embed_rows(nxt, in, nullptr, cnt);
-        in = nxt;
-      }
-      for (idx l = 0; l < L; ++l) {
-        T* dst = l == L - 1 ? out + r0 * sizes_[L] : cur;
-        cpu::dense_forward<T>(nullptr, dst, in, params_.data() + w_off_[l], params_.data() + b_off_[l], cnt,
-                              sizes_[l], sizes_[l + 1], acts_[l], alphas_[l], nullptr,
-                              packed[l].empty() ? nullptr : packed[l].data());
-        in = dst;
-        std::swap(cur, nxt);
-      }
+      forward_rows(out + r0 * sizes_[L], x + r0 * n_inputs_, cnt, buf0.data(), buf1.data(), buf2.data(),
+                   &packed);
     }
   }
 }

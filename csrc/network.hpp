@@ -89,12 +89,19 @@ class Network {
   // With embeddings, x has n_inputs columns: the first layer's input (sizes[0] wide) is each
   // embedded column's table row, in the order given, then the other columns in their order.
   // The tables follow the layers' weights and biases in the parameter buffer.
+  // With ensemble = k > 1, each sample is k members (TabM-mini's BatchEnsemble): member g's
+  // first-layer input is the sample's times a learned adapter r_g (k x sizes[0], after the
+  // tables in the parameter buffer), every layer is shared, the loss is the mean of the members'
+  // losses, and predict averages the members' outputs.
   Network(std::vector<idx> sizes, std::vector<Act> acts, std::vector<double> alphas, LossKind loss,
-          double loss_scale, std::vector<EmbeddingSpec> embeddings = {}, idx n_inputs = 0);
+          double loss_scale, std::vector<EmbeddingSpec> embeddings = {}, idx n_inputs = 0,
+          idx ensemble = 1);
 
   idx n_inputs() const { return n_inputs_; }
   const std::vector<EmbeddingSpec>& embeddings() const { return emb_; }
   idx embedding_offset(idx e) const { return emb_off_[std::size_t(e)]; }
+  idx ensemble() const { return k_; }
+  idx adapter_offset() const { return ens_off_; }  // the (k, sizes[0]) adapters
   idx n_layers() const { return idx(acts_.size()); }
   idx n_params() const { return idx(params_.size()); }
   const std::vector<idx>& sizes() const { return sizes_; }
@@ -149,6 +156,7 @@ class Network {
     std::vector<std::vector<T>> z, a;  // per layer (z only where needed)
     std::vector<T> d0, d1, y, w;
     std::vector<T> x0, dx0;                      // embedded first-layer input and its gradient
+    std::vector<T> xe, dxe;                      // ensemble: the members' inputs and gradient
     std::vector<std::vector<std::uint32_t>> keys;  // per layer: dropout keys of the chunk's rows
     std::vector<DropMask<T>> masks;                // per layer: this step's mask (keys null: none)
     std::vector<idx> rows;
@@ -166,6 +174,10 @@ class Network {
                     idx chunk, T coef, bool training);
   // x0 (count, sizes[0]) = the first layer's input for rows[0:count] of x (embeddings looked up).
   void embed_rows(T* x0, const T* x, const idx* rows, idx count) const;
+  // out (cnt, out) for cnt rows of x through every layer (embeddings, ensemble members and
+  // their mean included); see network.cpp for the buffers.
+  void forward_rows(T* out, const T* x, idx cnt, T* b0, T* b1, T* b2,
+                    const std::vector<std::vector<T>>* packed) const;
   // Every embedded column of x (n rows) holds an integer code in range.
   void check_codes(const T* x, idx n) const;
   // Layer l's dropout at the current step, or rate 0 (no mask).
@@ -176,7 +188,6 @@ class Network {
   double reduce_and_step(int b, const int* ids, int n_ids, double lr, double l2_eff, bool update,
                          T* grad_out, bool* finite, bool summed = false, double gscale = 1.0,
                          double decay = 0.0);
-  bool is_weight(idx offset) const;  // offset lies in a weight matrix or an embedding table
 
   std::vector<idx> sizes_;
   std::vector<Act> acts_;
@@ -196,6 +207,7 @@ class Network {
   idx n_inputs_ = 0;
   std::vector<EmbeddingSpec> emb_;
   std::vector<idx> emb_off_, emb_pos_, numeric_cols_;  // table offsets, input positions, other columns
+  idx k_ = 1, ens_off_ = 0;  // ensemble members; where the adapters start (n_params when k = 1)
   std::vector<double> dropout_;
   Schedule sched_[kNumSchedSlots];
   double label_smoothing_ = 0.0;

@@ -50,19 +50,22 @@ def dropout_mask(seed, step, layer, rows, units, rate) -> np.ndarray:
 
 
 class FeatureNet:
-    """A network with embeddings (column, rows, width), per-layer dropout and label smoothing,
-    in the core's parameter layout: W0, b0, ..., W_L, b_L, then the tables."""
+    """A network with embeddings (column, rows, width), per-layer dropout, label smoothing and
+    an ensemble of k members (member g of sample i sees its input times adapter r_g, is row
+    i * k + g, and the loss is the members' mean), in the core's parameter layout: W0, b0, ...,
+    W_L, b_L, then the tables, then the adapters (k, sizes[0])."""
 
     def __init__(self, n_inputs, sizes, activations, alphas, loss, scale, embeddings=(),
-                 dropout=None, label_smoothing=0.0):
-        self.n_inputs, self.embeddings = n_inputs, list(embeddings)
+                 dropout=None, label_smoothing=0.0, ensemble=1):
+        self.n_inputs, self.embeddings, self.k = n_inputs, list(embeddings), int(ensemble)
         self.net = ref.NetSpec(sizes, activations, alphas, loss, scale)
         self.dropout = list(dropout) if dropout is not None else [0.0] * len(activations)
         self.label_smoothing = float(label_smoothing)
 
     @property
     def n_params(self):
-        return self.net.n_params + sum(r * w for _, r, w in self.embeddings)
+        adapters = self.k * self.net.sizes[0] if self.k > 1 else 0
+        return self.net.n_params + sum(r * w for _, r, w in self.embeddings) + adapters
 
     def split(self, params):
         params = ref.f64(params)
@@ -71,7 +74,14 @@ class FeatureNet:
         for _, rows, width in self.embeddings:
             tables.append(params[at:at + rows * width].reshape(rows, width))
             at += rows * width
+        self._adapters = params[at:].reshape(self.k, -1) if self.k > 1 else None
         return layers, tables
+
+    def members(self, x0):
+        """(n * k, in0): row i * k + g is x0[i] * r_g."""
+        if self.k == 1:
+            return x0
+        return (x0[:, None, :] * self._adapters[None, :, :]).reshape(-1, x0.shape[1])
 
     def first_input(self, tables, x):
         x = ref.f64(x)
@@ -82,8 +92,9 @@ class FeatureNet:
 
     def masks(self, seed, step, n, training):
         out = []
+        rows = range(n * self.k)  # member rows: data row i, member g is i * k + g
         for layer, (rate, units) in enumerate(zip(self.dropout, self.net.sizes[1:])):
-            out.append(dropout_mask(seed, step, layer, range(n), units, rate)
+            out.append(dropout_mask(seed, step, layer, rows, units, rate)
                        if training and rate > 0 else None)
         return out
 
@@ -97,8 +108,10 @@ class FeatureNet:
     def loss_and_grad(self, params, x, y, seed=0, step=0, training=True):
         layers, tables = self.split(params)
         masks = self.masks(seed, step, len(x), training)
-        a, acts, zs = self.first_input(tables, x), [], []
+        x0 = self.first_input(tables, x)
+        a, acts, zs = self.members(x0), [], []
         acts.append(a)
+        y = np.repeat(ref.f64(y), self.k, axis=0)
         for (w, b), act, alpha, m in zip(layers, self.net.activations, self.net.alphas, masks):
             z, a = ref.dense_forward(acts[-1], w, b, act, alpha)
             if m is not None:
@@ -125,20 +138,26 @@ class FeatureNet:
             else:
                 dx0 = dx
         flat = [np.concatenate([dw.ravel(), db]) for dw, db in grads]
+        if self.k > 1:
+            dxe = dx0.reshape(len(x), self.k, -1)
+            grad_adapters = (dxe * x0[:, None, :]).sum(axis=0)
+            dx0 = (dxe * self._adapters[None, :, :]).sum(axis=1)
         pos = 0
         for (c, rows, width), t in zip(self.embeddings, tables):
             gt = np.zeros((rows, width))
             np.add.at(gt, ref.f64(x)[:, c].astype(np.int64), dx0[:, pos:pos + width])
             flat.append(gt.ravel())
             pos += width
+        if self.k > 1:
+            flat.append(grad_adapters.ravel())
         return loss, np.concatenate(flat)
 
     def predict(self, params, x):
         layers, tables = self.split(params)
-        a = self.first_input(tables, x)
+        a = self.members(self.first_input(tables, x))
         for (w, b), act, alpha in zip(layers, self.net.activations, self.net.alphas):
             _, a = ref.dense_forward(a, w, b, act, alpha)
-        return a
+        return a.reshape(len(x), self.k, -1).mean(axis=1)
 
 
 def adam_step(p, g, m, v, t, lr, b1=0.9, b2=0.999, eps=1e-8, decay=0.0, decay_mask=None):

@@ -28,7 +28,7 @@ def build(fnet: rf.FeatureNet, dtype="float64", params=None, seed=0):
     spec = fnet.net
     net = _core.Network(spec.sizes, [A(a) for a in spec.activations], spec.alphas, L(spec.loss),
                         spec.scale, dtype, [list(e) for e in fnet.embeddings],
-                        fnet.n_inputs if fnet.embeddings else 0)
+                        fnet.n_inputs if fnet.embeddings else 0, fnet.k)
     if any(fnet.dropout):
         net.set_dropout(fnet.dropout)
     if fnet.label_smoothing:
@@ -41,13 +41,14 @@ def build(fnet: rf.FeatureNet, dtype="float64", params=None, seed=0):
     return net, np.array(params, dtype=np.float64)
 
 
-def problem(hidden, loss, out_act, *, embeddings=True, dropout=0.3, ls=0.0, n=11, seed=0):
+def problem(hidden, loss, out_act, *, embeddings=True, dropout=0.3, ls=0.0, n=11, seed=0,
+            ensemble=1):
     """5 raw columns (column 0 and 3 coded when `embeddings`) -> 7 -> 6 -> 3."""
     emb = [(0, 4, 3), (3, 5, 2)] if embeddings else []
     first = 5 - len(emb) + sum(w for _, _, w in emb)
     a = ALPHA.get(hidden, 0.0)
     fnet = rf.FeatureNet(5, [first, 7, 6, 3], [hidden, hidden, out_act], [a, a, 0.0], loss, 0.4,
-                         emb, [dropout, dropout / 2, 0.0], ls)
+                         emb, [dropout, dropout / 2, 0.0], ls, ensemble)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, 5))
     for c, rows, _ in emb:
@@ -492,3 +493,56 @@ def test_python_path_applies_decay_and_clipping_as_the_core(optimizer):
     for native, python in zip(*dense):
         np.testing.assert_allclose(python.weights, native.weights, rtol=1e-10, atol=1e-13)
         np.testing.assert_allclose(python.bias, native.bias, rtol=1e-10, atol=1e-13)
+
+
+# ---- the ensemble (TabM-mini's BatchEnsemble: per-member input adapters, shared layers) --------
+@pytest.mark.parametrize("embeddings", [False, True])
+@pytest.mark.parametrize("output", OUTPUTS, ids=[f"{lo.name.lower()}" for lo, _ in OUTPUTS])
+def test_ensemble_against_the_reference(output, embeddings):
+    loss, out_act = output
+    fnet, x, y = problem(A.TANH, loss, out_act, embeddings=embeddings, ensemble=4)
+    net, params = build(fnet, seed=5)
+    net.step = 3
+    value, grad = net.loss_and_grad(x, y, None, training=True)
+    ref_value, ref_grad = fnet.loss_and_grad(params, x, y, seed=5, step=3)
+    assert value == pytest.approx(ref_value, rel=1e-10)
+    scale = max(1.0, np.abs(ref_grad).max())
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-9, atol=1e-12 * scale)
+    np.testing.assert_allclose(numeric_grad(net, x, y), grad, rtol=1e-5, atol=1e-7 * scale)
+    np.testing.assert_allclose(net.predict(x), fnet.predict(params, x), rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(net.adapters(), params[-4 * fnet.net.sizes[0]:].reshape(4, -1))
+    # A few rows and a batch agree bit for bit, and so do 1 and 2 threads of training.
+    full = net.predict(x)
+    for i in range(len(x)):
+        np.testing.assert_array_equal(net.predict(x[i:i + 1]), full[i:i + 1])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_ensemble_is_bit_identical_at_1_and_2_threads(dtype):
+    rng = np.random.default_rng(8)
+    n = 500
+    fnet = rf.FeatureNet(5, [5 - 1 + 4, 32, 2], [A.RELU, A.SOFTMAX], [0.0, 0.0],
+                         L.CATEGORICAL_CROSS_ENTROPY, 1.0, [(2, 9, 4)], [0.2, 0.0], 0.1, 8)
+    x = rng.standard_normal((n, 5))
+    x[:, 2] = rng.integers(0, 9, n)
+    y = np.eye(2)[rng.integers(0, 2, n)]
+    x, y = x.astype(dtype), y.astype(dtype)
+    runs = []
+    for threads in (1, 2):
+        net, _ = build(fnet, dtype, seed=2)
+        net.set_threads(threads)
+        net.set_optimizer(O.ADAM, weight_decay=0.01)
+        for _ in range(3):
+            net.train_epoch(x, y, None, 64, True, 0.01)
+        runs.append((net.params.copy(), net.predict(x)))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+def test_ensemble_refuses_cuda_and_bad_sizes():
+    with pytest.raises(ValueError, match="ensemble: expected 1 to 1024"):
+        _core.Network([3, 2], [A.IDENTITY], [0.0], L.MSE, 1.0, "float32", [], 0, 0)
+    net = _core.Network([3, 2], [A.IDENTITY], [0.0], L.MSE, 1.0, "float32", [], 0, 2)
+    assert net.ensemble == 2 and net.n_params == 3 * 2 + 2 + 2 * 3
+    with pytest.raises(ValueError, match="CPU only"):
+        net.to_device(0)
