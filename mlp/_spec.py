@@ -260,12 +260,16 @@ class NetworkSpec:
     dtype: str = "float32"
     embeddings: tuple = ()
     label_smoothing: float = 0.0
+    ensemble: int = 1
 
     # embeddings : tuple of EmbeddingSpec
     #     The embedded columns of the input, in the order their tables feed the first Dense
     #     layer (the other columns follow in their order); see `first_width`.
     # label_smoothing : float
     #     Targets y become y (1 - ls) + ls / K in the cross-entropies (K classes; 2 for binary).
+    # ensemble : int
+    #     Members per sample (1: none): each sees its input times a learned adapter (k,
+    #     first_width) through the shared layers; predictions are the members' mean.
 
     @classmethod
     def dense(cls, sizes, activations, alphas=None, **kwargs) -> "NetworkSpec":
@@ -293,7 +297,8 @@ class NetworkSpec:
 
     @property
     def n_params(self) -> int:
-        return count_params(self.sizes) + sum(e.rows * e.width for e in self.embeddings)
+        return (count_params(self.sizes) + sum(e.rows * e.width for e in self.embeddings)
+                + (self.ensemble * self.first_width if self.ensemble > 1 else 0))
 
     def folded(self) -> "NetworkSpec | None":
         """The same network as Dense layers only, or None when that cannot be.
@@ -338,7 +343,7 @@ class NetworkSpec:
                             [float(layer.alpha) for layer in self.layers],
                             _LOSS_BY_NAME[self.loss].kind, float(self.loss_scale), self.dtype,
                             [(e.column, e.rows, e.width) for e in self.embeddings],
-                            self.n_inputs if self.embeddings else 0)
+                            self.n_inputs if self.embeddings else 0, int(self.ensemble))
         net.set_threads(int(n_threads))
         if any(layer.dropout for layer in self.layers):
             if self.layers[-1].dropout:

@@ -398,6 +398,9 @@ def _init_params(net, spec: _spec.NetworkSpec, rng: np.random.Generator) -> None
     for e in range(len(spec.embeddings)):
         table = net.embedding(e)
         table[...] = rng.standard_normal(table.shape)
+    if spec.ensemble > 1:  # TabM's initialisation of the first adapters: random signs
+        adapters = net.adapters()
+        adapters[...] = rng.choice([-1.0, 1.0], size=adapters.shape)
 
 
 class _TabularBase(BaseEstimator):
@@ -406,8 +409,8 @@ class _TabularBase(BaseEstimator):
     def __init__(self, *, hidden_layer_sizes=(256, 256, 256), activation="auto", dropout=0.15,
                  weight_decay=0.02, learning_rate=2e-3, lr_schedule="coslog4", batch_size=256,
                  max_epochs="auto", validation_fraction=0.2, categorical_features=None,
-                 onehot_max_categories=9, embedding_dim=8, random_state=None, n_threads=0,
-                 device="cpu", callbacks=None, verbose=False) -> None:
+                 onehot_max_categories=9, embedding_dim=8, n_ensemble=1, random_state=None,
+                 n_threads=0, device="cpu", callbacks=None, verbose=False) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.dropout = dropout
@@ -420,6 +423,7 @@ class _TabularBase(BaseEstimator):
         self.categorical_features = categorical_features
         self.onehot_max_categories = onehot_max_categories
         self.embedding_dim = embedding_dim
+        self.n_ensemble = n_ensemble
         self.random_state = random_state
         self.n_threads = n_threads
         self.device = device
@@ -465,6 +469,9 @@ class _TabularBase(BaseEstimator):
             raise ValueError(f"validation_fraction must be in [0, 1), got {vf!r}")
         check_positive_int(self.onehot_max_categories, "onehot_max_categories", minimum=0)
         check_positive_int(self.embedding_dim, "embedding_dim")
+        check_positive_int(self.n_ensemble, "n_ensemble")
+        if self.n_ensemble > 1024:
+            raise ValueError(f"n_ensemble must be at most 1024, got {self.n_ensemble}")
         if isinstance(self.n_threads, bool) or not isinstance(self.n_threads, numbers.Integral) \
                 or self.n_threads < 0:
             raise ValueError(f"n_threads must be 0 (all cores) or a positive int, got "
@@ -627,7 +634,8 @@ class _TabularBase(BaseEstimator):
         layers += (_spec.LayerSpec(n_out, out_act, 0.0),)
         return _spec.NetworkSpec(pre.n_outputs, layers, loss, scale, "float32",
                                  embeddings=embeddings,
-                                 label_smoothing=self._label_smoothing())
+                                 label_smoothing=self._label_smoothing(),
+                                 ensemble=int(self.n_ensemble))
 
     def _label_smoothing(self) -> float:
         return 0.0
@@ -782,6 +790,10 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
         or object dtype).
     onehot_max_categories : int, default=9
     embedding_dim : int, default=8
+    n_ensemble : int, default=1
+        Members trained in one pass (TabM-mini's BatchEnsemble): each sees the input times its
+        own learned adapter, initialised with random signs, through the shared layers; the
+        loss is the members' mean and predictions average their outputs. The CPU only.
     random_state : int, RandomState or None, default=None
     n_threads : int, default=0
     device : str, default='cpu'
@@ -809,8 +821,8 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
                  weight_decay=0.02, learning_rate=2e-3, lr_schedule="coslog4",
                  label_smoothing=0.1, batch_size=256, max_epochs="auto",
                  validation_fraction=0.2, categorical_features=None, onehot_max_categories=9,
-                 embedding_dim=8, random_state=None, n_threads=0, device="cpu", callbacks=None,
-                 verbose=False) -> None:
+                 embedding_dim=8, n_ensemble=1, random_state=None, n_threads=0, device="cpu",
+                 callbacks=None, verbose=False) -> None:
         super().__init__(hidden_layer_sizes=hidden_layer_sizes, activation=activation,
                          dropout=dropout, weight_decay=weight_decay,
                          learning_rate=learning_rate, lr_schedule=lr_schedule,
@@ -818,7 +830,8 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
                          validation_fraction=validation_fraction,
                          categorical_features=categorical_features,
                          onehot_max_categories=onehot_max_categories,
-                         embedding_dim=embedding_dim, random_state=random_state,
+                         embedding_dim=embedding_dim, n_ensemble=n_ensemble,
+                         random_state=random_state,
                          n_threads=n_threads, device=device, callbacks=callbacks,
                          verbose=verbose)
         self.label_smoothing = label_smoothing
@@ -946,7 +959,7 @@ class TabularRegressor(RegressorMixin, _TabularBase):
     ----------
     hidden_layer_sizes, activation, dropout, weight_decay, learning_rate, lr_schedule : see TabularClassifier
     batch_size, max_epochs, validation_fraction, categorical_features : see TabularClassifier
-    onehot_max_categories, embedding_dim, random_state, n_threads, device : see TabularClassifier
+    onehot_max_categories, embedding_dim, n_ensemble, random_state, n_threads, device : see TabularClassifier
     callbacks, verbose : see TabularClassifier
 
     Attributes

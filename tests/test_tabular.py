@@ -182,3 +182,16 @@ def test_bad_input():
         mlp.TabularClassifier(**FAST).fit(X, y[:49])
     with pytest.raises(ValueError, match="y contains NaN"):
         mlp.TabularRegressor(**FAST).fit(X, np.full(50, np.nan))
+
+
+def test_ensemble_members_train_together():
+    X, y, _ = table(200)
+    clf = mlp.TabularClassifier(n_ensemble=4, **FAST).fit(X, y)
+    assert clf._net.ensemble == 4
+    adapters = clf._net.adapters()
+    assert adapters.shape == (4, clf._spec.first_width)
+    assert not np.isin(adapters, [-1.0, 1.0]).all()  # trained away from their random signs
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    with pytest.raises(ValueError, match="n_ensemble"):
+        mlp.TabularClassifier(n_ensemble=0, **FAST).fit(X, y)
