@@ -1,6 +1,7 @@
 // Dense layer: forward Y = act(X W + b) as one cuBLASLt matmul whose epilogue adds the bias (and
-// applies ReLU), or a GEMM and one fused bias+activation kernel; backward dW = X^T dZ, db = sum dZ,
-// dX = dZ W^T followed by the previous layer's derivative.
+// applies ReLU), or a GEMM and one fused bias+activation kernel; backward dW = X^T dZ with
+// db = sum dZ in the same cuBLASLt matmul's epilogue (or a GEMM and a GEMV), dX = dZ W^T followed
+// by the previous layer's derivative.
 #include "api.hpp"
 #include "dense.cuh"
 
@@ -25,8 +26,12 @@ template <class T>
 void dense_backward(Context& c, T* dw, T* db, T* dx, const T* dz, const T* x, const T* w, idx n, idx in, idx out,
                     T beta, Act prev_act, T prev_alpha, const T* prev_z, const T* prev_a,
                     const DropSpec<T>* prev_drop) {
-  gemm(c, dw, x, dz, in, out, n, /*ta=*/true, in, false, out, out, beta);
-  col_sum(c, db, dz, n, out, beta);
+  // The bias gradient fused into the dW GEMM, where it may overwrite (beta 0: not when chunks of a
+  // batch accumulate into dw, db).
+  if (!(beta == T(0) && lt_epilogues() && gemm_wgrad_bgrad(c, dw, db, x, dz, n, in, out))) {
+    gemm(c, dw, x, dz, in, out, n, /*ta=*/true, in, false, out, out, beta);
+    col_sum(c, db, dz, n, out, beta);
+  }
   if (!dx) return;
   gemm(c, dx, dz, w, n, in, out, false, out, /*tb=*/true, out, in, T(0));
   if (prev_drop) {

@@ -18,6 +18,11 @@ void gemm(Context& c, T* out, const T* a, const T* b, idx m, idx n, idx k, bool 
 template <class T>
 bool gemm_bias(Context& c, T* out, const T* a, idx lda, const T* w, idx ldw, const T* bias, idx m, idx n, idx k,
                idx ldc, bool relu);
+// dw (in, out) = x (n, in)^T dz (n, out) and db (out) = sum over rows of dz, in one cuBLASLt matmul
+// whose epilogue computes the bias gradient (both overwritten: beta 0). false when cuBLASLt has no
+// algorithm for it (nothing was written; counted): the caller runs gemm + col_sum instead.
+template <class T>
+bool gemm_wgrad_bgrad(Context& c, T* dw, T* db, const T* x, const T* dz, idx n, idx in, idx out);
 // db (cols) = beta db + sum over rows of x (rows, cols): a GEMV with a vector of ones.
 template <class T>
 void col_sum(Context& c, T* db, const T* x, idx rows, idx cols, T beta);

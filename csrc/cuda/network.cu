@@ -40,6 +40,7 @@ struct EpochState {
   double data;          // the current batch's loss (scaled), or loss_and_grad's unscaled sum
   double pen;           // sum of squared weights (before the step)
   double gscale;        // the current batch's clipping factor (clipnorm > 0)
+  double raw;           // the current batch's unscaled loss sum over its chunks before the last
 };
 
 // Sum over the block (blockDim.x == kThreads) of each thread's v, added in thread order so that
@@ -77,28 +78,33 @@ __global__ void batch_begin_kernel(EpochState* st, const T* sw, const idx* rows,
   }
 }
 
-// data = sum(partials) * loss_scale / wsum; a non-finite loss stops the epoch before its step.
-__global__ void loss_end_kernel(EpochState* st, const double* partials, int n, double loss_scale) {
+// data = (raw when with_raw, the earlier chunks' sum) + sum(partials), times loss_scale / wsum; a
+// non-finite loss stops the epoch before its step.
+__global__ void loss_end_kernel(EpochState* st, const double* partials, int n, double loss_scale, bool with_raw) {
   const double total = sum_partials_in_block(partials, n);
   if (threadIdx.x == 0) {
-    const double data = total * loss_scale / st->wsum;
+    const double data = (with_raw ? st->raw + total : total) * loss_scale / st->wsum;
     st->data = data;
     if (!isfinite(data) || !(st->wsum > 0)) st->diverged = 1;
   }
 }
 
-// After the step: count the batch, or mark the epoch diverged if its step was refused.
-__global__ void batch_end_kernel(EpochState* st, const double* pen_partials, int n) {
+// After the step: count the batch, or mark the epoch diverged if its step was refused. A
+// divergence is also written to flag, page-locked host memory that the host loop polls, so that
+// it stops queueing batches that would all be skipped.
+__global__ void batch_end_kernel(EpochState* st, const double* pen_partials, int n, volatile int* flag) {
   const double pen = sum_partials_in_block(pen_partials, n);
   if (threadIdx.x == 0) {
-    if (st->diverged) return;
-    if (st->bad) {
-      st->diverged = 1;
-      return;
+    if (!st->diverged) {
+      if (st->bad) {
+        st->diverged = 1;
+      } else {
+        st->epoch_sum += (st->data + 0.5 * st->l2_eff * pen) * st->wsum;
+        st->weight_total += st->wsum;
+        st->batches += 1;
+      }
     }
-    st->epoch_sum += (st->data + 0.5 * st->l2_eff * pen) * st->wsum;
-    st->weight_total += st->wsum;
-    st->batches += 1;
+    if (flag && st->diverged) *flag = 1;
   }
 }
 
@@ -113,12 +119,17 @@ __global__ void total_loss_kernel(EpochState* st, const double* pen_partials, in
 
 constexpr idx kAlign = 64;  // elements: every device segment starts 256-byte aligned (float)
 inline idx round_up(idx v) { return (v + kAlign - 1) / kAlign * kAlign; }
+// The host loop looks at the divergence flag every this many batches.
+constexpr idx kPollEvery = 4;
 
 }  // namespace
 
 template <class T>
 struct DeviceNetwork<T>::Impl {
   Network<T>& host;
+  // First of the members with a destructor, so destroyed last: keeps ctx.device current while
+  // the buffers below are freed (~Impl enters it), then restores the caller's device.
+  DeviceScope exit_scope;
   Context ctx;
   std::mutex mu;
   idx L = 0;
@@ -139,6 +150,16 @@ struct DeviceNetwork<T>::Impl {
   std::vector<DropSpec<T>> drop;
   std::vector<char> drop_on;
   Buffer<T> params, grad, opt_m, opt_v;
+  // Residency (see api.hpp): page-locked host-layout snapshots of what params and opt_m / opt_v
+  // hold, which are also the staging buffers of their copies; *_current: the device copy equals
+  // the snapshot. An upload is skipped when the host array still equals its snapshot.
+  HostBuffer<T> snap_params, snap_opt[2];
+  bool params_current = false;
+  bool opt_current[2] = {false, false};
+  // The divergence flag that batch_end_kernel writes (mapped page-locked memory), and its device
+  // address.
+  HostBuffer<int> stop_flag;
+  int* stop_flag_dev = nullptr;
   // Training data, kept between calls with the same key; data passed with key 0 (a validation
   // set, say) goes to a second slot, so that it never evicts the training data.
   struct Data {
@@ -167,6 +188,26 @@ struct DeviceNetwork<T>::Impl {
   HostBuffer<EpochState> state_host;
 
   Impl(Network<T>& h, int ordinal) : host(h), ctx(ordinal) {
+    try {
+      init();
+    } catch (...) {
+      // The members built so far are destroyed after this block: on this device, after its work.
+      exit_scope.enter(ctx.device);
+      if (ctx.stream) cudaStreamSynchronize(ctx.stream);
+      cudaGetLastError();
+      throw;
+    }
+  }
+
+  ~Impl() {
+    // Queued work may still use the buffers: wait for it, on this network's device, before the
+    // members are freed (exit_scope keeps the device current until the last of them is).
+    exit_scope.enter(ctx.device);
+    if (ctx.stream) cudaStreamSynchronize(ctx.stream);
+    cudaGetLastError();
+  }
+
+  void init() {
     DeviceGuard g(ctx.device);
     sizes = host.sizes();
     L = idx(sizes.size()) - 1;
@@ -188,8 +229,8 @@ struct DeviceNetwork<T>::Impl {
       off = round_up(off + sizes[l + 1]);
     }
     P = off;
-    params.resize(std::size_t(P));
-    grad.resize(std::size_t(P));
+    params.resize(std::size_t(P), "the weights");
+    grad.resize(std::size_t(P), "the gradient");
     params.zero(ctx.stream);
     grad.zero(ctx.stream);
     loss_part.resize(kMaxBlocks);
@@ -197,6 +238,9 @@ struct DeviceNetwork<T>::Impl {
     norm_part.resize(kMaxBlocks);
     state.resize(1);
     state_host.reserve(1);
+    stop_flag.reserve(1, "the divergence flag");
+    *stop_flag.data() = 0;
+    MLP_CUDA_CHECK(cudaHostGetDevicePointer(reinterpret_cast<void**>(&stop_flag_dev), stop_flag.data(), 0));
     z.resize(std::size_t(L));
     a.resize(std::size_t(L));
     drop.assign(std::size_t(L), DropSpec<T>());
@@ -372,26 +416,73 @@ struct DeviceNetwork<T>::Impl {
                                      sizeof(T) * emb[e].rows * emb[e].width, cudaMemcpyDeviceToHost, ctx.stream));
   }
 
-  // The optimizer buffers of the host network: [velocity] or [m, v] or none.
-  void upload_state(bool with_optimizer) {
-    upload(params.data(), host.params());
-    if (!with_optimizer) return;
+  // Makes the device array dev (device layout) equal to the host array src (host layout, n_params),
+  // unless it already is: current and src unchanged since its snapshot was taken.
+  void upload_if_changed(T* dev, const T* src, HostBuffer<T>& snap, bool& current) {
+    const std::size_t np = std::size_t(host.n_params()), bytes = sizeof(T) * np;
+    if (current && std::memcmp(snap.data(), src, bytes) == 0) {
+      counters().resident_hits++;
+      return;
+    }
+    current = false;
+    snap.reserve(np, "the host snapshot of the weights");
+    // No copy from snap is in flight: every call synchronizes before it returns.
+    std::memcpy(snap.data(), src, bytes);
+    upload(dev, snap.data());
+    current = true;
+    counters().uploads++;
+  }
+  // Enqueues the copy of dev into snap (host layout); finish_to_host() completes it.
+  void start_to_host(const T* dev, HostBuffer<T>& snap, bool& current) {
+    current = false;
+    snap.reserve(std::size_t(host.n_params()), "the host snapshot of the weights");
+    download(snap.data(), dev);
+  }
+  void finish_to_host(T* dst, const HostBuffer<T>& snap, bool& current) {
+    std::memcpy(dst, snap.data(), sizeof(T) * std::size_t(host.n_params()));
+    current = true;
+  }
+  // Every device copy of the host's arrays is suspect (after an error).
+  void mark_stale() {
+    params_current = false;
+    opt_current[0] = opt_current[1] = false;
+  }
+
+  void upload_params() { upload_if_changed(params.data(), host.params(), snap_params, params_current); }
+  // The weights and the optimizer buffers of the host network: [velocity] or [m, v] or none.
+  void upload_state() {
+    upload_params();
     auto bufs = host.optimizer_buffers();
     Buffer<T>* dev[2] = {&opt_m, &opt_v};
     for (std::size_t i = 0; i < bufs.size() && i < 2; ++i) {
+      MLP_CHECK(idx(bufs[i]->size()) == host.n_params(), "optimizer state of the wrong size");
       if (dev[i]->size() != std::size_t(P)) {
-        dev[i]->resize(std::size_t(P));
+        opt_current[i] = false;
+        dev[i]->resize(std::size_t(P), "the optimizer state");
         dev[i]->zero(ctx.stream);
       }
-      upload(dev[i]->data(), bufs[i]->data());
+      upload_if_changed(dev[i]->data(), bufs[i]->data(), snap_opt[i], opt_current[i]);
     }
   }
+  // Writes the weights and the optimizer state back to the host network; synchronizes.
   void download_state() {
-    download(host.params(), params.data());
     auto bufs = host.optimizer_buffers();
     Buffer<T>* dev[2] = {&opt_m, &opt_v};
-    for (std::size_t i = 0; i < bufs.size() && i < 2; ++i) download(bufs[i]->data(), dev[i]->data());
+    const std::size_t nb = std::min<std::size_t>(bufs.size(), 2);
+    start_to_host(params.data(), snap_params, params_current);
+    for (std::size_t i = 0; i < nb; ++i) start_to_host(dev[i]->data(), snap_opt[i], opt_current[i]);
     ctx.sync();
+    finish_to_host(host.params(), snap_params, params_current);
+    for (std::size_t i = 0; i < nb; ++i) finish_to_host(bufs[i]->data(), snap_opt[i], opt_current[i]);
+  }
+
+  // After a call threw: wait for the work it queued (its buffers may be freed or reused next),
+  // and trust no device copy of the host's arrays.
+  void recover() noexcept {
+    if (ctx.stream) cudaStreamSynchronize(ctx.stream);
+    cudaGetLastError();
+    mark_stale();
+    next_valid = false;
   }
 
   DataPtrs bind_data(const T* hx, const T* hy, const T* hsw, idx n, std::uintptr_t key) {
@@ -399,13 +490,18 @@ struct DeviceNetwork<T>::Impl {
     const DataPtrs ptrs{d.x.data(), d.y.data(), hsw ? d.sw.data() : nullptr};
     if (key && key == data_key && n == data_n && hx == data_x && hy == data_y && hsw == data_sw) return ptrs;
     check_codes(hx, n);  // what stays on the device was checked when it was uploaded
+    if (key) {  // the slot is rewritten: its old key names nothing until the upload is done
+      data_key = 0;
+      data_n = 0;
+      data_x = data_y = data_sw = nullptr;
+    }
     const idx in = n_in, out = sizes[L];
-    d.x.reserve(std::size_t(n * in));
-    d.y.reserve(std::size_t(n * out));
+    d.x.reserve(std::size_t(n * in), "the training data x");
+    d.y.reserve(std::size_t(n * out), "the training data y");
     MLP_CUDA_CHECK(cudaMemcpyAsync(d.x.data(), hx, sizeof(T) * n * in, cudaMemcpyHostToDevice, ctx.stream));
     MLP_CUDA_CHECK(cudaMemcpyAsync(d.y.data(), hy, sizeof(T) * n * out, cudaMemcpyHostToDevice, ctx.stream));
     if (hsw) {
-      d.sw.reserve(std::size_t(n));
+      d.sw.reserve(std::size_t(n), "the sample weights");
       MLP_CUDA_CHECK(cudaMemcpyAsync(d.sw.data(), hsw, sizeof(T) * n, cudaMemcpyHostToDevice, ctx.stream));
     }
     if (key) {
@@ -435,22 +531,23 @@ struct DeviceNetwork<T>::Impl {
 
   void ensure_work(idx rows) {
     if (rows <= cap) return;
+    cap = 0;  // until every buffer below has room: an allocation may throw (out of memory)
     const idx in = sizes[0];
     idx maxw = 1;
     for (idx l = 1; l <= L; ++l) maxw = std::max(maxw, sizes[l]);
-    xb.resize(std::size_t(rows * std::max(in, n_in)));
+    xb.resize(std::size_t(rows * std::max(in, n_in)), "the batch input");
     if (embedded) {
-      xraw.resize(std::size_t(rows * n_in));
-      dx0.resize(std::size_t(rows * in));
+      xraw.resize(std::size_t(rows * n_in), "the raw batch input");
+      dx0.resize(std::size_t(rows * in), "the first layer's input gradient");
       embed_reserve(ctx, emb_scratch, emb_tables, rows);
     }
-    d0.resize(std::size_t(rows * maxw));
-    d1.resize(std::size_t(rows * maxw));
+    d0.resize(std::size_t(rows * maxw), "the backward scratch");
+    d1.resize(std::size_t(rows * maxw), "the backward scratch");
     const auto& acts = host.acts();
     for (idx l = 0; l < L; ++l) {
       const std::size_t sz = std::size_t(rows * sizes[l + 1]);
-      a[l].resize(sz);
-      if (act_needs_z(acts[l]) || l == L - 1) z[l].resize(sz);
+      a[l].resize(sz, "a layer's activations");
+      if (act_needs_z(acts[l]) || l == L - 1) z[l].resize(sz, "a layer's pre-activations");
     }
     cap = rows;
   }
@@ -535,21 +632,36 @@ struct DeviceNetwork<T>::Impl {
     MLP_CHECK(std::isfinite(lr) && lr >= 0, "learning rate must be finite and >= 0");
     std::lock_guard<std::mutex> lock(mu);
     DeviceGuard g(ctx.device);
+    try {
+      return run_epoch(hx, hy, hsw, n, batch_size, shuffle, lr, interrupted, key);
+    } catch (...) {
+      recover();
+      throw;
+    }
+  }
+
+  EpochResult run_epoch(const T* hx, const T* hy, const T* hsw, idx n, idx batch_size, bool shuffle, double lr,
+                        const std::function<bool()>& interrupted, std::uintptr_t key) {
     const idx batch = std::min(batch_size, n);
+    // Rows per chunk: a batch larger than the scratch holds is run in chunks whose gradients
+    // accumulate into one step (as loss_and_grad does, and as the CPU shards a batch).
+    const idx chunk = chunk_rows(batch);
     const idx out = sizes[L];
-    if (embedded) embed_check(emb_tables, batch);
+    if (embedded) embed_check(emb_tables, chunk);
     const DataPtrs dev = bind_data(hx, hy, hsw, n, key);
-    ensure_work(batch);
-    upload_state(true);
+    ensure_work(chunk);
+    upload_state();
     std::future<void> ahead;
     if (shuffle) {
-      perm.reserve(std::size_t(n));
+      perm.reserve(std::size_t(n), "the epoch's row order");
       make_order(n);
       MLP_CUDA_CHECK(cudaMemcpyAsync(perm.data(), order.data(), sizeof(idx) * n, cudaMemcpyHostToDevice, ctx.stream));
-      next_order.reserve(std::size_t(n));
+      next_order.reserve(std::size_t(n), "the next epoch's row order");
       ahead = std::async(std::launch::async, [this, n] { make_next_order(n); });
     }
     MLP_CUDA_CHECK(cudaMemsetAsync(state.data(), 0, sizeof(EpochState), ctx.stream));
+    volatile int* stop_host = stop_flag.data();
+    *stop_host = 0;  // no kernel writes it now: the previous call synchronized
     EpochState* st = state.data();
     const OptimizerConfig& opt = host.optimizer();
     const auto& acts = host.acts();
@@ -592,25 +704,45 @@ struct DeviceNetwork<T>::Impl {
     bool stop = false;
     InterruptPoll poll_interrupt(interrupted);
     for (idx b = 0; b < nb && !stop; ++b) {
+      // The GPU found the epoch diverged: every later batch would be skipped, queue none.
+      if (b % kPollEvery == 0 && b > 0 && *stop_host) {
+        counters().early_stops++;
+        break;
+      }
       const idx s = b * batch, rb = std::min(n, s + batch) - s;
       // The step this batch takes, if every batch before it was applied (after a refused one
       // nothing more is, so the later steps do not matter).
       const std::int64_t step = step0 + b;
       const idx* rows = shuffle ? perm.data() + s : nullptr;
-      const T* xin = first_input(dev.x, rows, s, rb);
       const T* yb = shuffle ? dev.y : dev.y + s * out;
       const T* swb = dev.sw ? (shuffle ? dev.sw : dev.sw + s) : nullptr;
       batch_begin_kernel<T><<<1, kThreads, 0, ctx.stream>>>(st, swb, rows, rb, loss_scale, host.l2(),
                                                             host.l2_per_sample());
       MLP_CUDA_LAUNCHED();
       const bool dropout = set_dropout(true, step, rows, s);
-      forward(xin, rb, true, dropout);
-      loss<T>(ctx, loss_part.data(), d0.data(), z[L - 1].data(), nullptr, yb, swb, rows, rb, out, loss_kind,
-              acts[L - 1], alphas[L - 1], T(0), &st->coef, ls, ls_add);
-      loss_end_kernel<<<1, kThreads, 0, ctx.stream>>>(st, loss_part.data(), int(loss_blocks(rb)), loss_scale);
-      MLP_CUDA_LAUNCHED();
       zero_table_grad();
-      backward(xin, rb, T(0), dropout, dev.x, rows, s);
+      if (rb > chunk) counters().chunked_batches++;
+      for (idx c0 = 0; c0 < rb; c0 += chunk) {
+        const idx cnt = std::min(chunk, rb - c0);
+        const bool last = c0 + cnt == rb;
+        // The chunk's rows: data rows crows[i] (shuffled) or s + c0 + i; masks follow the data rows.
+        const idx* crows = rows ? rows + c0 : nullptr;
+        if (dropout) move_dropout(crows, s + c0);
+        const T* xin = first_input(dev.x, crows, s + c0, cnt);
+        forward(xin, cnt, true, dropout);
+        const T* yc = rows ? yb : yb + c0 * out;
+        const T* swc = swb ? (rows ? swb : swb + c0) : nullptr;
+        loss<T>(ctx, loss_part.data(), d0.data(), z[L - 1].data(), nullptr, yc, swc, crows, cnt, out, loss_kind,
+                acts[L - 1], alphas[L - 1], T(0), &st->coef, ls, ls_add);
+        if (last) {
+          loss_end_kernel<<<1, kThreads, 0, ctx.stream>>>(st, loss_part.data(), int(loss_blocks(cnt)), loss_scale,
+                                                          c0 > 0);
+          MLP_CUDA_LAUNCHED();
+        } else {
+          sum_partials(ctx, &st->raw, loss_part.data(), int(loss_blocks(cnt)), /*accumulate=*/c0 > 0);
+        }
+        backward(xin, cnt, c0 == 0 ? T(0) : T(1), dropout, dev.x, crows, s + c0);
+      }
       if (clip) clip_scale<T>(ctx, &st->gscale, norm_part.data(), grad.data(), P, opt.clipnorm);
       // Once per batch, as the CPU: the scheduled rate, Adam's bias-corrected one, the decay.
       const double lr_b = lr * schedule_factor(lr_sched, step);
@@ -623,7 +755,7 @@ struct DeviceNetwork<T>::Impl {
       sa.decay = T(lr_b * opt.weight_decay * schedule_factor(wd_sched, step));
       optimizer_delta<T>(ctx, sa);
       add_inplace<T>(ctx, params.data(), grad.data(), P, &st->diverged, &st->bad);
-      batch_end_kernel<<<1, kThreads, 0, ctx.stream>>>(st, pen_part.data(), int(n_step_blocks));
+      batch_end_kernel<<<1, kThreads, 0, ctx.stream>>>(st, pen_part.data(), int(n_step_blocks), stop_flag_dev);
       MLP_CUDA_LAUNCHED();
       if (poll_interrupt()) {
         stop = true;
@@ -646,11 +778,20 @@ struct DeviceNetwork<T>::Impl {
     if (n <= 0) return;
     std::lock_guard<std::mutex> lock(mu);
     DeviceGuard g(ctx.device);
+    try {
+      run_predict(hout, hx, n);
+    } catch (...) {
+      recover();
+      throw;
+    }
+  }
+
+  void run_predict(T* hout, const T* hx, idx n) {
     check_codes(hx, n);
     const idx out = sizes[L];
     const idx chunk = chunk_rows(n);
     ensure_work(chunk);
-    upload(params.data(), host.params());
+    upload_params();
     for (idx r0 = 0; r0 < n; r0 += chunk) {
       const idx cnt = std::min(chunk, n - r0);
       T* staged = embedded ? xraw.data() : xb.data();
@@ -667,12 +808,22 @@ struct DeviceNetwork<T>::Impl {
     MLP_CHECK(n > 0, "loss needs at least one row");
     std::lock_guard<std::mutex> lock(mu);
     DeviceGuard g(ctx.device);
+    try {
+      return run_loss_and_grad(hx, hy, hsw, n, hgrad, key, training);
+    } catch (...) {
+      recover();
+      throw;
+    }
+  }
+
+  double run_loss_and_grad(const T* hx, const T* hy, const T* hsw, idx n, T* hgrad, std::uintptr_t key,
+                           bool training) {
     const idx out = sizes[L];
     const idx chunk = chunk_rows(n);
     if (embedded && hgrad) embed_check(emb_tables, chunk);
     const DataPtrs dev = bind_data(hx, hy, hsw, n, key);
     ensure_work(chunk);
-    upload(params.data(), host.params());
+    upload_params();
     MLP_CUDA_CHECK(cudaMemsetAsync(state.data(), 0, sizeof(EpochState), ctx.stream));
     EpochState* st = state.data();
     const auto& acts = host.acts();

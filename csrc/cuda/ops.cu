@@ -1,5 +1,7 @@
 // Single CUDA operations on host arrays, for the tests that hold each kernel against the CPU one:
-// upload the inputs to device 0, run the operation, download the result.
+// upload the inputs to device 0, run the operation, download the result. Thread-safe: calls
+// from several threads take turns on the one shared context.
+#include <mutex>
 #include <vector>
 
 #include "api.hpp"
@@ -27,18 +29,32 @@ struct Dev {
 };
 
 // One context for all the operations of a process (handles are costly to create), never
-// destroyed: at exit the CUDA runtime may already be gone.
+// destroyed: at exit the CUDA runtime may already be gone. Its plan map, ones vector and stream
+// are shared, and the operations run without the GIL: each holds the lock for its whole call
+// (uploads, kernels, downloads and the release of its buffers).
+std::mutex& ops_mutex() {
+  static std::mutex* m = new std::mutex;
+  return *m;
+}
 Context& context() {
   static Context* c = new Context(0);
   return *c;
 }
 
+// An operation's hold on the shared context: the lock, then device 0 current. Declared before
+// the operation's buffers, so that they are freed under the lock.
+struct Scope {
+  std::lock_guard<std::mutex> lock{ops_mutex()};
+  Context& c = context();
+  DeviceGuard guard{c.device};
+};
+
 }  // namespace
 
 template <class T>
 void gemm(T* c_out, const T* a, const T* b, idx m, idx n, idx k, bool ta, bool tb) {
-  Context& c = context();
-  DeviceGuard g(c.device);
+  Scope scope;
+  Context& c = scope.c;
   Dev<T> d_a(c, a, m * k), d_b(c, b, k * n), d_c(c, nullptr, m * n);
   cuda::gemm<T>(c, d_c.get(), d_a.get(), d_b.get(), m, n, k, ta, ta ? m : k, tb, tb ? k : n, n, T(0));
   d_c.to_host(c, c_out, m * n);
@@ -47,8 +63,8 @@ void gemm(T* c_out, const T* a, const T* b, idx m, idx n, idx k, bool ta, bool t
 
 template <class T>
 void activation_forward(T* a, const T* z, idx rows, idx cols, Act act, T alpha) {
-  Context& c = context();
-  DeviceGuard g(c.device);
+  Scope scope;
+  Context& c = scope.c;
   Dev<T> d_z(c, z, rows * cols), d_a(c, nullptr, rows * cols);
   cuda::activation_forward<T>(c, d_a.get(), d_z.get(), rows, cols, act, alpha);
   d_a.to_host(c, a, rows * cols);
@@ -57,8 +73,8 @@ void activation_forward(T* a, const T* z, idx rows, idx cols, Act act, T alpha) 
 
 template <class T>
 void activation_backward(T* dz, const T* z, const T* a, const T* da, idx rows, idx cols, Act act, T alpha) {
-  Context& c = context();
-  DeviceGuard g(c.device);
+  Scope scope;
+  Context& c = scope.c;
   const idx n = rows * cols;
   Dev<T> d_z(c, z, n), d_a(c, a, n), d_da(c, da, n), d_dz(c, nullptr, n);
   cuda::activation_backward<T>(c, d_dz.get(), d_z.get(), d_a.get(), d_da.get(), rows, cols, act, alpha);
@@ -68,8 +84,8 @@ void activation_backward(T* dz, const T* z, const T* a, const T* da, idx rows, i
 
 template <class T>
 void dense_forward(T* z, T* a, const T* x, const T* w, const T* b, idx n, idx in, idx out, Act act, T alpha) {
-  Context& c = context();
-  DeviceGuard g(c.device);
+  Scope scope;
+  Context& c = scope.c;
   Dev<T> d_x(c, x, n * in), d_w(c, w, in * out), d_b(c, b, out), d_z(c, nullptr, n * out),
       d_a(c, nullptr, n * out);
   cuda::dense_forward<T>(c, z ? d_z.get() : nullptr, a ? d_a.get() : nullptr, d_x.get(), d_w.get(), d_b.get(), n,
@@ -82,8 +98,8 @@ void dense_forward(T* z, T* a, const T* x, const T* w, const T* b, idx n, idx in
 template <class T>
 void dense_backward(T* dw, T* db, T* dx, const T* dz, const T* x, const T* w, idx n, idx in, idx out,
                     Act prev_act, T prev_alpha, const T* prev_z, const T* prev_a) {
-  Context& c = context();
-  DeviceGuard g(c.device);
+  Scope scope;
+  Context& c = scope.c;
   Dev<T> d_dz(c, dz, n * out), d_x(c, x, n * in), d_w(c, w, in * out), d_pz(c, prev_z, n * in),
       d_pa(c, prev_a, n * in), d_dw(c, nullptr, in * out), d_db(c, nullptr, out), d_dx(c, nullptr, n * in);
   cuda::dense_backward<T>(c, d_dw.get(), d_db.get(), dx ? d_dx.get() : nullptr, d_dz.get(), d_x.get(), d_w.get(),
@@ -97,8 +113,8 @@ void dense_backward(T* dw, T* db, T* dx, const T* dz, const T* x, const T* w, id
 
 template <class T>
 double loss_forward(const T* z, const T* a, const T* y, const T* w, idx rows, idx cols, LossKind kind) {
-  Context& c = context();
-  DeviceGuard g(c.device);
+  Scope scope;
+  Context& c = scope.c;
   const idx n = rows * cols;
   Dev<T> d_z(c, z, n), d_a(c, a, n), d_y(c, y, n), d_w(c, w, rows);
   Buffer<double> part, total;
@@ -116,8 +132,8 @@ double loss_forward(const T* z, const T* a, const T* y, const T* w, idx rows, id
 template <class T>
 void loss_backward(T* dz, const T* z, const T* a, const T* y, const T* w, idx rows, idx cols, LossKind kind, Act act,
                    T alpha, T coef) {
-  Context& c = context();
-  DeviceGuard g(c.device);
+  Scope scope;
+  Context& c = scope.c;
   const idx n = rows * cols;
   Dev<T> d_z(c, z, n), d_a(c, a, n), d_y(c, y, n), d_w(c, w, rows), d_dz(c, nullptr, n);
   cuda::loss<T>(c, nullptr, d_dz.get(), d_z.get(), a ? d_a.get() : nullptr, d_y.get(), w ? d_w.get() : nullptr,
@@ -128,8 +144,8 @@ void loss_backward(T* dz, const T* z, const T* a, const T* y, const T* w, idx ro
 
 template <class T>
 void sgd_step(T* p, const T* g_host, T* v, idx n, T lr, T mu, bool nesterov) {
-  Context& c = context();
-  DeviceGuard g(c.device);
+  Scope scope;
+  Context& c = scope.c;
   Dev<T> d_p(c, p, n), d_g(c, g_host, n), d_v(c, v, n);
   StepArgs<T> s;
   s.g = d_g.get();
@@ -149,8 +165,8 @@ void sgd_step(T* p, const T* g_host, T* v, idx n, T lr, T mu, bool nesterov) {
 
 template <class T>
 void adam_step(T* p, const T* g_host, T* m, T* v, idx n, T lr_t, double b1, double b2, T eps) {
-  Context& c = context();
-  DeviceGuard g(c.device);
+  Scope scope;
+  Context& c = scope.c;
   Dev<T> d_p(c, p, n), d_g(c, g_host, n), d_m(c, m, n), d_v(c, v, n);
   StepArgs<T> s;
   s.g = d_g.get();
@@ -175,8 +191,8 @@ void adam_step(T* p, const T* g_host, T* m, T* v, idx n, T lr_t, double b1, doub
 
 template <class T>
 void gather_rows(T* out, const T* x, const idx* rows, idx count, idx n, idx cols) {
-  Context& c = context();
-  DeviceGuard g(c.device);
+  Scope scope;
+  Context& c = scope.c;
   Dev<T> d_x(c, x, n * cols), d_out(c, nullptr, count * cols);
   Buffer<idx> d_rows;
   d_rows.resize(std::size_t(count > 0 ? count : 1));

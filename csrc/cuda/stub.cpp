@@ -16,11 +16,20 @@ namespace {
 
 bool built() { return false; }
 int device_count() { return 0; }
+DeviceStatus device_status() { return DeviceStatus{}; }
 std::string device_name(int) { no_cuda(); }
+std::pair<std::size_t, std::size_t> mem_info(int) { no_cuda(); }
+int current_device() { no_cuda(); }
 void set_tf32(bool) {}
 bool tf32() { return false; }
 void set_lt_epilogues(bool) {}
 bool lt_epilogues() { return false; }
+void set_sync_launches(bool) {}
+bool sync_launches() { return false; }
+void set_alloc_limit(std::size_t) {}
+// Nothing ever runs: every counter stays zero.
+Stats stats() { return Stats{}; }
+void reset_stats() {}
 
 template <class T>
 struct DeviceNetwork<T>::Impl {};

@@ -2,7 +2,10 @@
 
 float64 must agree to 1e-10 and float32 to a few ulps of the values' scale: the two sides differ
 only in the order of their sums. Both dense_forward paths are checked: the cuBLASLt epilogue
-(bias, bias+ReLU) and the plain GEMM followed by the fused bias+activation kernel.
+(bias, bias+ReLU) and the plain GEMM followed by the fused bias+activation kernel; the counters
+(mlp._core.cuda_stats) show that the epilogue path really ran (float32) or fell back with a
+reason. Both dense_backward paths too: the bias gradient in the dW GEMM's epilogue, and GEMM +
+GEMV. Last, the operations from several threads at once (they share one context).
 """
 from __future__ import annotations
 
@@ -83,6 +86,7 @@ def test_dense_forward(rng, lt, dtype, act, alpha, n, fan_in, fan_out):
     w = data(rng, (fan_in, fan_out), dtype, -1 / np.sqrt(fan_in), 1 / np.sqrt(fan_in))
     b = data(rng, (fan_out,), dtype)
     z_ref, a_ref = _core.dense_forward(x, w, b, act, alpha)
+    _core.cuda_reset_stats()
     z, a = cuda.dense_forward(x, w, b, act, alpha)
     close(z, z_ref, dtype, f"dense_forward z {act.name}")
     close(a, a_ref, dtype, f"dense_forward a {act.name}")
@@ -90,6 +94,22 @@ def test_dense_forward(rng, lt, dtype, act, alpha, n, fan_in, fan_out):
     none, a_only = cuda.dense_forward(x, w, b, act, alpha, want_z=False)
     assert none is None
     close(a_only, a_ref, dtype, f"dense_forward a without z {act.name}")
+    assert_epilogues(_core.cuda_stats(), lt, dtype, calls=2, kind="epilogue")
+
+
+def assert_epilogues(stats, lt, dtype, calls, kind):
+    """Every call took the fused path (float32: cuBLASLt must run it) or a counted fallback with
+    its reason kept (float64, which cuBLASLt may refuse); none did with the epilogues off."""
+    runs, fallbacks = stats[f"{kind}_runs"], stats[f"{kind}_fallbacks"]
+    if not lt:
+        assert runs == fallbacks == 0, stats
+        return
+    if dtype == "float32":
+        assert fallbacks == 0 and runs == calls, f"the cuBLASLt {kind} path did not run: {stats['last_fallback']}"
+    # A refused bias+ReLU plan tries the bias-only one next: one more attempt, counted too.
+    assert runs + fallbacks >= calls and runs <= calls, stats
+    if fallbacks:
+        assert stats["last_fallback"] and stats["lt_plan_failures"] > 0, stats
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -97,19 +117,44 @@ def test_dense_forward(rng, lt, dtype, act, alpha, n, fan_in, fan_out):
 @pytest.mark.parametrize("g_is_dz", [True, False])
 @pytest.mark.parametrize("need_dx", [True, False])
 @pytest.mark.parametrize("n, fan_in, fan_out", SHAPES)
-def test_dense_backward(rng, dtype, act, alpha, g_is_dz, need_dx, n, fan_in, fan_out):
+@pytest.mark.parametrize("lt", [True, False], ids=["cublaslt-bgrad", "gemm+gemv"])
+def test_dense_backward(rng, lt, dtype, act, alpha, g_is_dz, need_dx, n, fan_in, fan_out):
+    _core.cuda_set_lt_epilogues(lt)
     x = data(rng, (n, fan_in), dtype)
     w = data(rng, (fan_in, fan_out), dtype, -1 / np.sqrt(fan_in), 1 / np.sqrt(fan_in))
     b = data(rng, (fan_out,), dtype)
     z, a = _core.dense_forward(x, w, b, act, alpha)
     g = data(rng, (n, fan_out), dtype)
     ref = _core.dense_backward(x, w, z, a, g, act, alpha, g_is_dz, need_dx)
+    _core.cuda_reset_stats()
     got = cuda.dense_backward(x, w, z, a, g, act, alpha, g_is_dz, need_dx)
     for name, r, o, scale in zip(("dw", "db", "dx"), ref, got, (n, n, fan_out)):
         if r is None:
             assert o is None, f"dense_backward {name}: expected None"
         else:
             close(o, r, dtype, f"dense_backward {name} {act.name}", scale=scale)
+    stats = _core.cuda_stats()
+    if lt:  # the bias gradient in the dW GEMM's epilogue, or a counted fallback with its reason
+        assert stats["bgrad_runs"] + stats["bgrad_fallbacks"] == 1, stats
+        assert stats["bgrad_fallbacks"] == 0 or stats["last_fallback"], stats
+    else:
+        assert stats["bgrad_runs"] == stats["bgrad_fallbacks"] == 0, stats
+
+
+@pytest.mark.parametrize("n, fan_in, fan_out", SHAPES + [(4096, 64, 64), (1024, 1024, 1024)])
+def test_the_bias_gradient_epilogue_runs_for_float32(rng, n, fan_in, fan_out):
+    """cuBLASLt's bias-gradient epilogue really runs (float32, aligned buffers) and matches."""
+    x = data(rng, (n, fan_in), "float32")
+    w = data(rng, (fan_in, fan_out), "float32")
+    z, a = _core.dense_forward(x, w, np.zeros(fan_out, np.float32), A.IDENTITY, 0.0)
+    dz = data(rng, (n, fan_out), "float32")
+    ref = _core.dense_backward(x, w, z, a, dz, A.IDENTITY, 0.0, True, False)
+    _core.cuda_reset_stats()
+    got = cuda.dense_backward(x, w, z, a, dz, A.IDENTITY, 0.0, True, False)
+    close(got[0], ref[0], "float32", "dw", scale=n)
+    close(got[1], ref[1], "float32", "db", scale=n)
+    stats = _core.cuda_stats()
+    assert stats["bgrad_runs"] == 1, f"the bias-gradient epilogue did not run: {stats['last_fallback']}"
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -207,3 +252,39 @@ def test_device_name():
     assert "sm_" in name
     with pytest.raises(ValueError):
         _core.cuda_device_name(_core.cuda_device_count())
+
+
+def test_operations_from_several_threads_at_once(rng):
+    """The operations share one process-wide context (plans, ones vector, stream) and run without
+    the GIL: calls from 8 threads at once must each get their own, correct, result."""
+    import threading
+
+    shapes = [(n, i, o) for n, i, o in SHAPES if n > 1] * 4
+    cases = []
+    for k, (n, fan_in, fan_out) in enumerate(shapes):
+        x = data(rng, (n, fan_in), "float32")
+        w = data(rng, (fan_in, fan_out), "float32", -0.2, 0.2)
+        b = data(rng, (fan_out,), "float32")
+        g = data(rng, (n, fan_out), "float32")
+        z, a = _core.dense_forward(x, w, b, A.RELU, 0.0)
+        cases.append((x, w, b, g, z, a, _core.dense_backward(x, w, z, a, g, A.RELU, 0.0, False, True)))
+    errors = []
+
+    def work(k):
+        try:
+            for _ in range(5):
+                x, w, b, g, z, a, ref = cases[k]
+                _, got_a = cuda.dense_forward(x, w, b, A.RELU, 0.0, want_z=False)
+                np.testing.assert_allclose(got_a, a, rtol=2e-5, atol=2e-5 * max(1.0, float(np.abs(a).max())))
+                for r, o in zip(ref, cuda.dense_backward(x, w, z, a, g, A.RELU, 0.0, False, True)):
+                    np.testing.assert_allclose(o, r, rtol=2e-5, atol=2e-5 * x.shape[0])
+                np.testing.assert_allclose(cuda.gemm(x, w), _core.gemm(x, w), rtol=2e-5, atol=2e-5 * x.shape[1])
+        except Exception as e:  # collected: an assertion in a thread would be lost
+            errors.append(f"thread {k}: {e}")
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(cases))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:3]
