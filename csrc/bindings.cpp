@@ -230,7 +230,8 @@ PYBIND11_MODULE(_core, m) {
                table_values += double(e[1]) * double(e[2]);
              }
              check_network_memory(sizes, dtype == "float32" ? 4.0 : 8.0,
-                                  table_values + double(ensemble > 1 ? ensemble : 0) * double(sizes[0]));
+                                  table_values + (ensemble > 1 && !sizes.empty()
+                                                      ? double(ensemble) * double(sizes[0]) : 0.0));
              auto net = std::make_unique<PyNetwork>();
              if (dtype == "float32")
                net->f = std::make_unique<mlp::Network<float>>(sizes, a, alphas, to_loss(loss), loss_scale, emb, n_inputs,
