@@ -273,6 +273,8 @@ def _restore_estimator(cls, meta: dict, fetch, check_params: bool = True):
                 or not all(isinstance(n, str) for n in feature_names)):
             _format.fail("fitted.feature_names_in_", f"{n_features} strings", feature_names)
         est.feature_names_in_ = np.array(feature_names, dtype=object)
+    if "_random_state_is_param" in fitted:
+        _format.check_bool(fitted["_random_state_is_param"], "fitted._random_state_is_param")
     if "_random_state" in values and fitted.get("_random_state_is_param") is True \
             and isinstance(est.random_state, np.random.RandomState):
         est.random_state = est._random_state  # one generator, as before saving
@@ -337,7 +339,7 @@ def _restore_estimator_optimizer(est, meta: dict, fetch, dtype: str, values: dic
     est._configure_optimizer()
     n_params = est._net.n_params
     expected = len(est._net.optimizer_state())
-    if spec["n_arrays"] != expected:
+    if _format.check_int(spec["n_arrays"], "optimizer.n_arrays") != expected:
         _format.fail("optimizer.n_arrays", f"{expected} for these optimizer settings", spec["n_arrays"])
     buffers = [_format.fetch_array(meta, fetch, f"optimizer/{j}", dtype, (n_params,))
                for j in range(expected)]
