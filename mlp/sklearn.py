@@ -548,10 +548,12 @@ class _BaseMLP(SklearnCallbackSupportMixin, BaseEstimator):
         self.n_layers_ = len(sizes)
         # Glorot-uniform as scikit-learn draws it (bound sqrt(6 / (fan_in + fan_out)), 2 instead
         # of 6 for logistic), in the same order from the same RandomState. scikit-learn takes the
-        # factor of the hidden activation for every layer, the output layer's included.
+        # factor of the hidden activation for every layer, the output layer's included (and with
+        # no hidden layer, that of the `activation` parameter all the same).
         n_hidden = len(spec.layers) - 1
         for i in range(len(sizes) - 1):
-            factor = spec.layers[min(i, n_hidden - 1)].info.glorot_factor if n_hidden else 6.0
+            factor = (spec.layers[min(i, n_hidden - 1)].info.glorot_factor if n_hidden
+                      else 2.0 if self.activation == "logistic" else 6.0)
             bound = math.sqrt(factor / (sizes[i] + sizes[i + 1]))
             self._net.weight(i)[...] = self._random_state.uniform(-bound, bound, (sizes[i], sizes[i + 1]))
             self._net.bias(i)[...] = self._random_state.uniform(-bound, bound, sizes[i + 1])
