@@ -86,6 +86,9 @@ class Network {
   void set_l2(double alpha, bool per_sample) { l2_ = alpha; l2_per_sample_ = per_sample; }
   void set_seed(std::uint64_t seed) { rng_ = seed; }
   void set_threads(int n) { n_threads_ = n; }
+  // Threads that ran the last batches of the last train_epoch (0 before the first): what auto
+  // mode chose, read by the tests.
+  int last_threads() const { return last_threads_; }
 
   // What another backend (csrc/cuda) needs to run this network the same way.
   const std::vector<Act>& acts() const { return acts_; }
@@ -144,6 +147,7 @@ class Network {
   bool l2_per_sample_ = false;
   std::uint64_t rng_ = 0x9E3779B97F4A7C15ull;
   int n_threads_ = 0;
+  int last_threads_ = 0;
   std::vector<Work> work_;
   std::vector<std::vector<T>> shard_grad_;  // one gradient buffer per shard of a batch
   // Each layer's weights packed once per batch for all shards: W for the forward GEMM, W^T for

@@ -98,6 +98,7 @@ class Network:
     n_params: int
     sizes: list[int]
     step: int  # optimizer steps taken (Adam's t)
+    last_threads: int  # threads that ran the last batches of the last CPU train_epoch (0: none yet)
 
     def __init__(self, sizes: list[int], activations: list[ActivationKind], alphas: list[float],
                  loss: LossKind, loss_scale: float, dtype: str) -> None: ...
