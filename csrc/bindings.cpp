@@ -368,6 +368,8 @@ PYBIND11_MODULE(_core, m) {
         if (t < 0) throw py::value_error("n_threads: expected 0 (all cores) or a positive number");
         s.visit([&](auto& n) { n.set_threads(t); return 0; });
       })
+      .def_property_readonly("last_threads", [](PyNetwork& s) { return s.visit([](auto& n) { return n.last_threads(); }); },
+                             "Threads that ran the last batches of the last train_epoch on the CPU (0 before the first)")
       .def("train_epoch", [](PyNetwork& s, const py::array& x, const py::array& y, const py::object& sw,
                              idx batch_size, bool shuffle, double lr, const py::object& order) {
         if (batch_size < 1) throw py::value_error("batch_size: expected a positive integer");

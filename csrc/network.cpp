@@ -607,6 +607,7 @@ EpochResult Network<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, 
 
   // Batches [b0, b1) with nt threads.
   auto run = [&](idx b0, idx b1, int nt) {
+    last_threads_ = nt;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt)
 #endif

@@ -128,6 +128,9 @@ class Network {
   // Targets y become y (1 - ls) + ls / K (K = outputs; 2 for binary cross-entropy).
   void set_label_smoothing(double ls);
   double label_smoothing() const { return label_smoothing_; }
+  // Threads that ran the last batches of the last train_epoch (0 before the first): what auto
+  // mode chose, read by the tests.
+  int last_threads() const { return last_threads_; }
 
   // What another backend (csrc/cuda) needs to run this network the same way.
   const std::vector<Act>& acts() const { return acts_; }
@@ -211,6 +214,7 @@ class Network {
   std::vector<double> dropout_;
   Schedule sched_[kNumSchedSlots];
   double label_smoothing_ = 0.0;
+  int last_threads_ = 0;
   std::vector<Work> work_;
   std::vector<std::vector<T>> shard_grad_;  // one gradient buffer per shard of a batch
   // Each layer's weights packed once per batch for all shards: W for the forward GEMM, W^T for

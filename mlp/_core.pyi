@@ -111,10 +111,15 @@ class Network:
     step: int  # optimizer steps taken (Adam's t); schedules and dropout masks key on it
     dropout: list[float]  # per layer
     label_smoothing: float
+    last_threads: int  # threads that ran the last batches of the last CPU train_epoch (0: none yet)
 
     def __init__(self, sizes: list[int], activations: list[ActivationKind], alphas: list[float],
                  loss: LossKind, loss_scale: float, dtype: str,
-                 embeddings: list[tuple[int, int, int]] = ..., n_inputs: int = 0) -> None: ...
+                 embeddings: list[tuple[int, int, int]] = ..., n_inputs: int = 0,
+                 ensemble: int = 1) -> None: ...
+    ensemble: int  # members per sample (1: no ensemble)
+    def adapters(self) -> np.ndarray:
+        """Writable view (ensemble, sizes[0]) of the members' input adapters, after the tables."""
     def embedding(self, e: int) -> np.ndarray:
         """Writable view (rows, width) of embedding e's table into params."""
     def set_dropout(self, rates: list[float]) -> None:

@@ -334,6 +334,8 @@ def check_header(meta) -> dict:
                required=("format", "format_version", "kind", "dtype", "architecture",
                          "hyperparameters", "fitted", "optimizer", "arrays"),
                optional=("mlp_version",))
+    if "mlp_version" in meta:
+        check_str(meta["mlp_version"], "mlp_version")
     check_choice(meta["kind"], "kind", KINDS)
     if meta["kind"] not in _KINDS:
         raise ValueError(f"this file holds an {meta['kind']}, which needs scikit-learn: "

@@ -844,7 +844,7 @@ class Model:
         if self.native:
             net = self._net
             expected = len(net.optimizer_state())
-            if spec.get("n_arrays") != expected:
+            if _format.check_int(spec.get("n_arrays"), "optimizer.n_arrays") != expected:
                 _format.fail("optimizer.n_arrays", f"{expected} for these optimizer settings",
                              spec.get("n_arrays"))
             buffers = [_format.fetch_array(meta, fetch, f"optimizer/{j}", dtype, (net.n_params,))

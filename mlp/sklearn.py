@@ -279,6 +279,8 @@ def _restore_estimator(cls, meta: dict, fetch, check_params: bool = True):
                 or not all(isinstance(n, str) for n in feature_names)):
             _format.fail("fitted.feature_names_in_", f"{n_features} strings", feature_names)
         est.feature_names_in_ = np.array(feature_names, dtype=object)
+    if "_random_state_is_param" in fitted:
+        _format.check_bool(fitted["_random_state_is_param"], "fitted._random_state_is_param")
     if "_random_state" in values and fitted.get("_random_state_is_param") is True \
             and isinstance(est.random_state, np.random.RandomState):
         est.random_state = est._random_state  # one generator, as before saving
@@ -343,7 +345,7 @@ def _restore_estimator_optimizer(est, meta: dict, fetch, dtype: str, values: dic
     est._configure_optimizer()
     n_params = est._net.n_params
     expected = len(est._net.optimizer_state())
-    if spec["n_arrays"] != expected:
+    if _format.check_int(spec["n_arrays"], "optimizer.n_arrays") != expected:
         _format.fail("optimizer.n_arrays", f"{expected} for these optimizer settings", spec["n_arrays"])
     buffers = [_format.fetch_array(meta, fetch, f"optimizer/{j}", dtype, (n_params,))
                for j in range(expected)]
@@ -637,10 +639,12 @@ class _BaseMLP(SklearnCallbackSupportMixin, BaseEstimator):
         self.n_layers_ = len(sizes)
         # Glorot-uniform as scikit-learn draws it (bound sqrt(6 / (fan_in + fan_out)), 2 instead
         # of 6 for logistic), in the same order from the same RandomState. scikit-learn takes the
-        # factor of the hidden activation for every layer, the output layer's included.
+        # factor of the hidden activation for every layer, the output layer's included (and with
+        # no hidden layer, that of the `activation` parameter all the same).
         n_hidden = len(spec.layers) - 1
         for i in range(len(sizes) - 1):
-            factor = spec.layers[min(i, n_hidden - 1)].info.glorot_factor if n_hidden else 6.0
+            factor = (spec.layers[min(i, n_hidden - 1)].info.glorot_factor if n_hidden
+                      else 2.0 if self.activation == "logistic" else 6.0)
             bound = math.sqrt(factor / (sizes[i] + sizes[i + 1]))
             self._net.weight(i)[...] = self._random_state.uniform(-bound, bound, (sizes[i], sizes[i + 1]))
             self._net.bias(i)[...] = self._random_state.uniform(-bound, bound, sizes[i + 1])

@@ -30,3 +30,45 @@ def make_network():
         return net
 
     return make
+
+
+@pytest.fixture
+def interrupt_after():
+    """Factory: interrupt_after(seconds) makes a timer thread send the main thread a
+    KeyboardInterrupt (what Ctrl-C does) after `seconds`. Returns the timer; its `fired` is the
+    time.perf_counter() at which it did (None before). Every timer is joined at teardown."""
+    import _thread
+    import threading
+    import time
+
+    timers = []
+
+    def start(seconds):
+        def fire():
+            timer.fired = time.perf_counter()
+            _thread.interrupt_main()
+
+        timer = threading.Timer(seconds, fire)
+        timer.fired = None
+        timers.append(timer)
+        timer.start()
+        return timer
+
+    yield start
+    for timer in timers:
+        timer.cancel()
+        timer.join()
+
+
+@pytest.fixture
+def rows_for_seconds():
+    """rows_for_seconds(seconds, run) -> n: how many rows make one epoch of `run(n)` (which trains
+    one epoch of batch size 1 on n rows and returns its duration) last at least `seconds`, with a
+    margin of 2x, from the fastest of three timed epochs of 500 rows."""
+    def size(seconds, run, cap=4_000_000):
+        per_row = min(run(500) for _ in range(3)) / 500
+        rows = int(min(cap, 2 * seconds / per_row))
+        assert rows * per_row >= seconds, f"{cap} rows take only {cap * per_row:.1f} s here"
+        return rows
+
+    return size

@@ -162,3 +162,32 @@ def test_error_messages(iris_csv, tmp_path, capsys):
     assert "no column 'sepal_width'" in _error(capsys, ["predict", str(model), str(partial)])
     assert "cannot write" in _error(capsys, ["predict", str(model), str(iris_csv),
                                              "--out", str(tmp_path)])
+
+
+@pytest.fixture
+def noisy_csv(tmp_path):
+    """150 rows whose label is mostly noise: the validation loss soon stops improving."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((150, 6))
+    labels = np.where(X[:, 0] + 1.5 * rng.standard_normal(150) > 0, "yes", "no")
+    return write_csv(tmp_path / "noisy.csv", [f"f{i}" for i in range(6)] + ["label"],
+                     [list(x) + [s] for x, s in zip(X.tolist(), labels)])
+
+
+def test_train_patience_stops_and_keeps_the_best_epochs_weights(noisy_csv, tmp_path, capsys):
+    common = ["train", str(noisy_csv), "--target", "label", "--hidden", "64", "--learning-rate",
+              "0.001", "--seed", "0"]
+    assert main(common + ["--epochs", "400", "--patience", "5", "--out", str(tmp_path / "a.mlp")]) == 0
+    stopped = mlp.load(tmp_path / "a.mlp")
+    val_loss = stopped.history_["val_loss"]
+    best = int(np.argmin(val_loss)) + 1  # counted from 1, as the CLI prints it
+    # --patience 5: the fit ended 5 epochs after the best one, far short of --epochs ...
+    assert stopped.n_iter_ == best + 5 < 400 and len(val_loss) == best + 5
+    assert min(val_loss[best:]) > val_loss[best - 1]
+    assert f"kept the weights of epoch {best}, which had the lowest validation loss" in capsys.readouterr().err
+    # ... and saved that epoch's weights: those of the same fit run for exactly `best` epochs.
+    assert main(common + ["--epochs", str(best), "--patience", "400", "--out", str(tmp_path / "b.mlp")]) == 0
+    reference = mlp.load(tmp_path / "b.mlp")
+    assert reference.n_iter_ == best
+    for a, b in zip(stopped.coefs_ + stopped.intercepts_, reference.coefs_ + reference.intercepts_):
+        np.testing.assert_array_equal(a, b)

@@ -452,7 +452,10 @@ def test_estimator_fit_trains_or_refuses_and_layout_does_not_matter(kind, solver
 
     def fit(X, Y, W):
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # ConvergenceWarning, the divergence warning, sklearn's own
+            # ConvergenceWarning, the divergence warning and scikit-learn's DataConversionWarning
+            # are UserWarnings; a RuntimeWarning from mlp stays an error (pyproject.toml).
+            warnings.simplefilter("ignore", UserWarning)
+            warnings.filterwarnings("error", category=RuntimeWarning, module="mlp")
             return make(**params).fit(X, Y, sample_weight=W)
 
     est = outcome(fit, x, y, sw)

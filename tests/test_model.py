@@ -1,6 +1,7 @@
 """mlp/model.py: the spec's Model on the native path and on the Python path (custom layers)."""
 import io
 import math
+import time
 
 import numpy as np
 import pytest
@@ -451,6 +452,34 @@ def test_progress_bar_appears_only_for_long_fits():
     quiet = io.StringIO()
     _drive(ProgressBar(total=3, file=quiet, min_seconds=3600), 3)
     assert quiet.getvalue() == ""
+
+
+class _SlowEpochs:
+    """A callback that makes every epoch last at least `seconds`, and stops the fit after
+    `stop_after` epochs (None: never)."""
+
+    def __init__(self, seconds, stop_after=None):
+        self.seconds, self.stop_after = seconds, stop_after
+
+    def on_epoch_end(self, model, epoch, logs):
+        time.sleep(self.seconds)
+        return self.stop_after is not None and epoch + 1 >= self.stop_after
+
+
+def test_model_fit_draws_a_bar_by_itself_when_the_fit_is_predicted_to_take_over_2_seconds(capsys):
+    model = _mlp([2, 4, 1], ["tanh", "sigmoid"])
+    model.compile("mse")
+    # 100 epochs of at least 0.1 s: over 10 s predicted. The bar waits for `settle` (0.5 s) of
+    # epochs before it trusts the prediction, so the fit is stopped after 7 of them.
+    model.fit(XOR_X, XOR_Y, 100, 0.1, callbacks=[_SlowEpochs(0.1, stop_after=7)])
+    err = capsys.readouterr().err
+    assert "Epoch 7/100 [" in err and "ETA" in err and err.endswith("\n")
+    # The same epochs, 10 of them: about 1 s predicted, under 2 s: no bar.
+    model.fit(XOR_X, XOR_Y, 10, 0.1, callbacks=[_SlowEpochs(0.1)])
+    assert capsys.readouterr().err == ""
+    # progress=False keeps a long fit quiet.
+    model.fit(XOR_X, XOR_Y, 100, 0.1, progress=False, callbacks=[_SlowEpochs(0.1, stop_after=7)])
+    assert capsys.readouterr().err == ""
 
 
 def test_summary_and_count_params():

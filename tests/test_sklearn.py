@@ -226,6 +226,43 @@ def test_one_step_and_loss_match_sklearn(target):
         assert_allclose(a, b, rtol=1e-10, atol=1e-12, err_msg=f"{target}: parameter block {i}")
 
 
+_INIT_X = np.random.default_rng(5).standard_normal((30, 4))
+_INIT_CASES = {
+    "multiclass-relu": ("MLPClassifier", dict(hidden_layer_sizes=(7,)), _INIT_X, np.arange(30) % 3),
+    "binary-logistic": ("MLPClassifier", dict(hidden_layer_sizes=(6, 5), activation="logistic"),
+                        _INIT_X, np.arange(30) % 2),
+    "multilabel-tanh": ("MLPClassifier", dict(hidden_layer_sizes=(4,), activation="tanh"),
+                        _INIT_X, np.random.default_rng(6).integers(0, 2, (30, 3))),
+    "regression-logistic-deep": ("MLPRegressor", dict(hidden_layer_sizes=(8, 4, 3), activation="logistic"),
+                                 _INIT_X, _INIT_X[:, 0]),
+    "regression-float32-2-outputs": ("MLPRegressor", dict(hidden_layer_sizes=(5,)),
+                                     _INIT_X.astype(np.float32), _INIT_X[:, :2]),
+    "no-hidden-layer-logistic": ("MLPClassifier", dict(hidden_layer_sizes=(), activation="logistic"),
+                                 _INIT_X, np.arange(30) % 3),
+    "early-stopping": ("MLPRegressor", dict(hidden_layer_sizes=(3,), early_stopping=True),
+                       _INIT_X, _INIT_X[:, 1]),
+}
+
+
+@pytest.mark.parametrize("random_state", [0, 42])
+@pytest.mark.parametrize("case", list(_INIT_CASES))
+def test_same_random_state_draws_the_same_initial_weights_as_sklearn(case, random_state):
+    # The README: both libraries draw the initial weights the same way from the same random_state.
+    # scikit-learn has no "initialize only", so both take one epoch of plain SGD at a rate of
+    # 1e-300, which moves no weight (w + 1e-300 g == w): coefs_ are the initial draws.
+    kind, params, X, y = _INIT_CASES[case]
+    params = dict(params, solver="sgd", momentum=0.0, learning_rate_init=1e-300, max_iter=1,
+                  shuffle=False, random_state=random_state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = getattr(mlp, kind)(**params).fit(X, y)
+        theirs = getattr(sk_nn, kind)(**params).fit(X, y)
+    assert len(ours.coefs_) == len(theirs.coefs_)
+    for i, (a, b) in enumerate(zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_)):
+        assert a.dtype == b.dtype, f"{case}: parameter block {i}"
+        assert_array_equal(a, b, err_msg=f"{case}: parameter block {i}")
+
+
 def _tanh_net_loss(theta, shapes, X, Y, alpha):
     """scikit-learn's regression loss: half the squared error, averaged over samples AND outputs,
     plus alpha / (2 n) times the squared weights (not the biases). Float64 NumPy reference."""
