@@ -709,6 +709,10 @@ _OTHER_KINDS = {
     ("fitted", "best_validation_score_"): {"null"},
     ("architecture", "layers", 0, "seed"): {"null"},
     ("hyperparameters", "metrics"): {"null"},
+    # None (the default) or a number: the decoupled decay and the clipping bound.
+    ("hyperparameters", "weight_decay"): {"number"},
+    ("hyperparameters", "clipnorm"): {"number"},
+    ("optimizer", "settings", "clipnorm"): {"number"},
 }
 _NUMBER_PARAMETERS = ("alpha", "learning_rate_init", "max_fun", "max_iter", "momentum",
                       "n_iter_no_change", "power_t", "tol", "beta_1", "beta_2", "epsilon",
