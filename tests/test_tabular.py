@@ -195,3 +195,10 @@ def test_ensemble_members_train_together():
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
     with pytest.raises(ValueError, match="n_ensemble"):
         mlp.TabularClassifier(n_ensemble=0, **FAST).fit(X, y)
+
+
+def test_onnx_export_is_refused_clearly():
+    X, y, _ = table(60)
+    clf = mlp.TabularClassifier(**FAST).fit(X, y)
+    with pytest.raises(TypeError, match="TabularClassifier cannot be exported yet"):
+        mlp.to_onnx(clf)
