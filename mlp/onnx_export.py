@@ -170,6 +170,10 @@ def to_onnx(model, *, opset: int = DEFAULT_OPSET, name: str | None = None):
     if kind is None:
         raise TypeError(f"expected an mlp Model, MLPClassifier or MLPRegressor, got "
                         f"{type(model).__name__}")
+    if kind not in ("Model", "MLPClassifier", "MLPRegressor"):
+        raise TypeError(f"to_onnx: a {kind} cannot be exported yet: its preprocessing (string "
+                        f"categories, missing-value indicators) has no ONNX form here; export an "
+                        f"MLPClassifier, MLPRegressor or Model")
     spec, params = model._export_network()
 
     g = _Graph(helper, numpy_helper, opset)
