@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _format, _spec, schedules
 from ._limits import MAX_WIDTH, SEED_LIMIT, check_allocation
-from ._validation import check_seed, check_width
+from ._validation import check_array, check_seed, check_width
 from .layers import Layer
 
 # The most rows an embedding table may have: codes travel in the input's float array, and
@@ -148,7 +148,6 @@ class Embedding(Layer):
 
     @weights.setter
     def weights(self, value) -> None:
-        from ._validation import check_array
         arr = check_array(value, "weights", dtype=self._weights.dtype)
         if arr.shape != self._weights.shape:
             raise ValueError(f"weights must have shape {self._weights.shape} (input_dim, "

@@ -84,10 +84,11 @@ class Optimizer:
             state = self._state.get(id(param))
             if state is None or state[0].shape != param.shape:
                 state = self._state[id(param)] = [np.zeros_like(param), np.zeros_like(param)]
-            before = param.copy() if decay and (is_weight or self.decay_bias) else None
+            if decay and (is_weight or self.decay_bias):
+                # The update reads only the gradient and the state, so decaying first gives
+                # p + update - decay * p, the core's formula, without a copy of p.
+                param -= param.dtype.type(decay) * param
             self._update(param, grad, state, lr)
-            if before is not None:
-                param -= param.dtype.type(decay) * before
 
     def _update(self, param, grad, state, lr) -> None:
         raise NotImplementedError

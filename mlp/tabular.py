@@ -583,16 +583,13 @@ class _TabularBase(BaseEstimator):
                 return rate
             return rate * lr_sched.factor(max(0, int(net.step) - origin - 1), total)
 
-        def diverged(epoch, rate):
-            pass  # the engine put back the last finite weights; the best epoch is kept below
-
         callbacks = list(self.callbacks or [])
         if self.verbose:
             from .callbacks import ProgressBar
             callbacks.append(ProgressBar(total=epochs))
         engine = Engine(self, train_epoch, learning_rate=float(self.learning_rate),
                         figures=figures, callbacks=callbacks, history=self.history_,
-                        on_divergence=diverged, logged_rate=logged_rate)
+                        logged_rate=logged_rate)  # a divergence stops the fit; the best epoch stays
         try:
             engine.run(epochs)
         finally:

@@ -59,8 +59,8 @@ def problem(hidden, loss, out_act, *, embeddings=True, dropout=0.3, ls=0.0, n=11
 
 # ---- the mask generator ------------------------------------------------------------------------
 def test_mask_reference_matches_the_core_bits():
-    """A one-layer identity network with dropout on nothing but... the masks are read through a
-    2-layer net: the hidden layer (identity, bias 0, W = I) passes x through, times its mask."""
+    """The masks read through a 2-layer identity net: the hidden layer (W = I, bias 0) passes x
+    through times its mask, and the gradient of the output layer's weights shows h = x * mask."""
     n, units, rate, seed, step = 64, 40, 0.3, 1234567, 5
     fnet = rf.FeatureNet(units, [units, units, 1], [A.IDENTITY, A.IDENTITY], [0.0, 0.0],
                          L.MSE, 1.0, (), [rate, 0.0])
@@ -90,7 +90,7 @@ def test_mask_reference_matches_the_core_bits():
 
 
 @pytest.mark.parametrize("training", [True, False])
-def test_dropout_is_off_at_inference(training):
+def test_dropout_acts_in_training_only(training):
     fnet, x, y = problem(A.TANH, L.MSE, A.IDENTITY)
     net, params = build(fnet)
     value = net.loss_and_grad(x, y, None, training=training)[0]
@@ -511,7 +511,7 @@ def test_ensemble_against_the_reference(output, embeddings):
     np.testing.assert_allclose(numeric_grad(net, x, y), grad, rtol=1e-5, atol=1e-7 * scale)
     np.testing.assert_allclose(net.predict(x), fnet.predict(params, x), rtol=1e-12, atol=1e-15)
     np.testing.assert_array_equal(net.adapters(), params[-4 * fnet.net.sizes[0]:].reshape(4, -1))
-    # A few rows and a batch agree bit for bit, and so do 1 and 2 threads of training.
+    # A few rows and a batch agree bit for bit (1 and 2 threads: the next test).
     full = net.predict(x)
     for i in range(len(x)):
         np.testing.assert_array_equal(net.predict(x[i:i + 1]), full[i:i + 1])
