@@ -1,8 +1,10 @@
 """The ``train``, ``predict`` and ``info`` subcommands of ``python -m mlp``, on CSV files.
 
 The CSV is read with the standard library's csv module, whatever else is installed, so a file
-means the same thing everywhere: a header row, then one row per sample; feature columns must be
-numbers. Every expected failure (a missing column, a non-numeric value, an unreadable or corrupt
+means the same thing everywhere: a header row, then one row per sample. ``train`` fits a
+`TabularClassifier` or `TabularRegressor`: a column whose values all read as numbers is numeric,
+any other is categorical, and an empty cell (or NA, NaN, null, none) is a missing value. Files
+saved by the other estimators still predict, from numeric columns. Every expected failure (a missing column, a non-numeric value, an unreadable or corrupt
 file) is reported as one line on stderr with exit status 1, never a traceback.
 """
 from __future__ import annotations
@@ -151,64 +153,44 @@ def _target(table: Table, name: str, task: str | None):
     return numbers, task
 
 
-def _split(X, y, task: str, fraction: float, seed: int):
-    """Hold out `fraction` of the rows for validation (stratified for classes when possible);
-    classes too rare to appear on both sides stay in training."""
-    from sklearn.model_selection import train_test_split
-
-    n = len(y)
-    n_val = int(round(n * fraction))
-    if fraction <= 0 or n_val < 2 or n - n_val < 2:
-        return X, y, None, None
-    stratify = None
-    if task == "classify":
-        _, counts = np.unique(y.astype(str), return_counts=True)
-        if counts.min() >= 2 and n_val >= len(counts) and n - n_val >= len(counts):
-            stratify = y.astype(str)
-    idx = np.arange(n)
-    train, val = train_test_split(idx, test_size=n_val, random_state=seed, stratify=stratify)
-    if task == "classify":
-        seen = set(y[train].tolist())
-        moved = np.array([i for i in val if y[i] not in seen], dtype=int)
-        if len(moved):
-            train = np.concatenate([train, moved])
-            val = np.array([i for i in val if y[i] in seen], dtype=int)
-        if len(val) < 2:
-            return X, y, None, None
-    return X[train], y[train], X[val], y[val]
-
-
-def _fold_scaling(est, mean, scale, y_mean=None, y_scale=None) -> None:
-    """Fold the standardisation of X (and y) into the first (and last) layer.
-
-    The network was trained on (X - mean) / scale; since the first layer is affine,
-    ((X - mean) / scale) @ W + b == X @ (W / scale[:, None]) + (b - (mean / scale) @ W), so the
-    saved model takes raw rows and needs no separate scaler in the file. The same holds for a
-    regression target standardised as (y - y_mean) / y_scale, at the identity output layer.
-    """
-    w, b = est.coefs_[0], est.intercepts_[0]
-    w64, b64 = w.astype(np.float64), b.astype(np.float64)
-    w[...] = w64 / scale[:, None]
-    b[...] = b64 - (mean / scale) @ w64
-    if y_mean is not None:
-        w, b = est.coefs_[-1], est.intercepts_[-1]
-        w[...] = w.astype(np.float64) * y_scale
-        b[...] = b.astype(np.float64) * y_scale + y_mean
-    # Adam's moments describe the old parametrisation; a later partial_fit starts afresh.
-    est._reset_optimizer_state()
+def _columns(table: Table, names: list, categorical=None) -> dict:
+    """The feature columns as the tabular estimators take them: {name: 1-D array}. A column
+    whose present values all read as numbers is float64 with NaN for the missing ones; any
+    other column is text (object, None for missing), a categorical feature. `categorical`
+    (the names a model was trained with as categorical) overrides the guess."""
+    out = {}
+    for name in names:
+        values = table.require(name)
+        missing = [v.lower() in _MISSING for v in values]
+        if categorical is None or name not in categorical:
+            numbers = _as_numbers([v for v, m in zip(values, missing) if not m])
+            if numbers is not None or all(missing):
+                col = np.full(len(values), np.nan)
+                if numbers is not None:
+                    col[~np.array(missing)] = numbers
+                out[name] = col
+                continue
+            if categorical is not None:  # a numeric column of the model holds text here
+                bad = next(k for k, v in enumerate(values) if not missing[k]
+                           and _as_numbers([v]) is None)
+                raise CliError(f"{table.path}: column {name!r} is not numeric (line "
+                               f"{table.lines[bad]}: {values[bad]!r}), as it was in training")
+        out[name] = np.array([None if m else v for v, m in zip(values, missing)], dtype=object)
+    return out
 
 
 def train(args: argparse.Namespace) -> int:
-    """``python -m mlp train data.csv --target COLUMN ...``: fit, report, save."""
+    """``python -m mlp train data.csv --target COLUMN ...``: fit a tabular estimator, report,
+    save."""
     try:
         from .callbacks import EarlyStopping, ProgressBar
-        from .sklearn import MLPClassifier, MLPRegressor
+        from .tabular import TabularClassifier, TabularRegressor
     except ImportError:
         raise CliError('train needs scikit-learn: pip install "mlp[sklearn]"') from None
-    hidden = _parse_hidden(args.hidden)
-    if args.epochs < 1:
+    hidden = _parse_hidden(args.hidden) if args.hidden is not None else None
+    if args.epochs is not None and args.epochs < 1:
         raise CliError(f"--epochs must be at least 1, got {args.epochs}")
-    if args.patience < 1:
+    if args.patience is not None and args.patience < 1:
         raise CliError(f"--patience must be at least 1, got {args.patience}")
     if args.batch_size < 1:
         raise CliError(f"--batch-size must be at least 1, got {args.batch_size}")
@@ -216,6 +198,8 @@ def train(args: argparse.Namespace) -> int:
         raise CliError(f"--learning-rate must be positive, got {args.learning_rate}")
     if not 0 <= args.validation < 1:
         raise CliError(f"--validation must be a fraction in [0, 1), got {args.validation}")
+    if args.ensemble < 1:
+        raise CliError(f"--ensemble must be at least 1, got {args.ensemble}")
     if args.plot:
         from .plot import _import_pyplot
 
@@ -235,65 +219,45 @@ def train(args: argparse.Namespace) -> int:
     features = [name for name in table.header if name != args.target]
     if not features:
         raise CliError(f"{args.data}: no feature columns besides the target {args.target!r}")
-    X = table.matrix(features)
     if len(y) < 2:
         raise CliError(f"{args.data}: at least 2 data rows are needed to train, got {len(y)}")
+    X = _columns(table, features)
+    text = [name for name in features if X[name].dtype == object]
 
-    X_train, y_train, X_val, y_val = _split(X, y, task, args.validation, args.seed)
-    mean = X_train.mean(axis=0)
-    scale = X_train.std(axis=0)
-    scale[scale == 0] = 1.0  # a constant column carries no information; leave it unscaled
     callbacks = []
-    if X_val is not None:
-        # Small tabular sets overfit long before the loss stops falling; keep the epoch that
-        # did best on the held-out rows.
+    if args.patience is not None:
         callbacks.append(EarlyStopping(monitor="val_loss", patience=args.patience))
     if sys.stderr.isatty():  # the bar redraws every epoch: right for a terminal, noise in a log
-        callbacks.append(ProgressBar(total=args.epochs))
-    common = dict(hidden_layer_sizes=hidden, activation=args.activation, max_iter=args.epochs,
-                  batch_size=args.batch_size, learning_rate_init=args.learning_rate,
-                  random_state=args.seed, callbacks=callbacks)
-    eval_set = None
-    if task == "classify":
-        est = MLPClassifier(**common)
-        targets, y_mean, y_scale = y_train, None, None
-        if X_val is not None:
-            eval_set = ((X_val - mean) / scale, y_val)
-    else:
-        est = MLPRegressor(**common)
-        y_mean, y_scale = float(y_train.mean()), float(y_train.std()) or 1.0
-        targets = (y_train - y_mean) / y_scale
-        if X_val is not None:
-            eval_set = ((X_val - mean) / scale, (y_val - y_mean) / y_scale)
-
+        callbacks.append(ProgressBar())
+    params = dict(activation=args.activation, batch_size=args.batch_size,
+                  learning_rate=args.learning_rate, validation_fraction=args.validation,
+                  n_ensemble=args.ensemble, random_state=args.seed, callbacks=callbacks,
+                  categorical_features=text)
+    if hidden is not None:
+        params["hidden_layer_sizes"] = hidden
+    if args.epochs is not None:
+        params["max_epochs"] = args.epochs
+    est = (TabularClassifier if task == "classify" else TabularRegressor)(**params)
+    n_val = int(round(args.validation * len(y)))
     what = (f"{'classifying' if task == 'classify' else 'regressing'} {args.target!r} from "
-            f"{len(features)} feature{'s' * (len(features) != 1)} on {len(y_train)} rows"
-            + (f", validating on {len(y_val)}" if X_val is not None else ""))
+            f"{len(features)} feature{'s' * (len(features) != 1)}"
+            + (f" ({len(text)} categorical)" if text else "") + f" on {len(y)} rows"
+            + (f", {n_val} of them held out for validation" if n_val else ""))
     print(f"mlp train: {what}", file=sys.stderr)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        # batch_size larger than the data is clipped, as asked; no need to warn about it
-        est.set_params(batch_size=min(args.batch_size, len(targets)))
-        est.fit((X_train - mean) / scale, targets, eval_set=eval_set)
-    _report_warnings(caught, args.epochs)
-    stopper = callbacks[0] if X_val is not None else None
-    if stopper is not None and stopper.best_epoch_ is not None \
-            and stopper.best_epoch_ + 1 < est.n_iter_:
-        print(f"kept the weights of epoch {stopper.best_epoch_ + 1}, which had the lowest "
-              f"validation loss", file=sys.stderr)
-
-    _fold_scaling(est, mean, scale, y_mean, y_scale)
+        est.fit(X, y)
+    _report_warnings(caught, est.n_iter_)
     est.callbacks = None  # the progress bar belongs to this run, not to the saved model
-    print(f"trained {type(est).__name__} {' -> '.join(map(str, _sizes(est)))} for "
-          f"{est.n_iter_} epochs, last training loss {est.loss_:.6g}")
-    if X_val is not None:
-        # Scored on the raw held-out rows through the folded weights: the saved model's score.
-        score = est.score(X_val, y_val)
+    print(f"trained {type(est).__name__} {' -> '.join(map(str, est._spec.sizes))} for "
+          f"{est.n_iter_} epochs, last training loss {est.history_['loss'][-1]:.6g}")
+    if est.best_score_ is not None:
         metric = "accuracy" if task == "classify" else "R^2"
-        print(f"validation {metric}: {score:.4f} on {len(y_val)} held-out rows")
+        print(f"kept the weights of epoch {est.best_epoch_ + 1}, the best on the held-out rows",
+              file=sys.stderr)
+        print(f"validation {metric}: {est.best_score_:.4f} on the held-out rows")
     else:
         print("validation: skipped (too few rows to hold any out)")
-    est.feature_names_in_ = np.array(features, dtype=object)  # predict selects columns by name
 
     est.save(args.out)
     print(f"saved to {args.out}")
@@ -342,12 +306,31 @@ def _load(path: str):
         raise CliError(str(exc)) from None
 
 
-def _feature_matrix(model, table: Table) -> np.ndarray:
+def _is_tabular(model) -> bool:
+    from .tabular import _TabularBase
+
+    return isinstance(model, _TabularBase)
+
+
+def _feature_matrix(model, table: Table):
     """The model's input columns from `table`: by name when the model knows its features,
-    else every column, in order."""
+    else every column, in order. For a tabular estimator, {name: column} with its categorical
+    columns as text and missing cells kept."""
     from .model import Model
 
     names = getattr(model, "feature_names_in_", None)
+    if _is_tabular(model):
+        pre = model.preprocessor_
+        names = list(names) if names is not None else list(table.header)
+        missing = [n for n in names if n not in table.columns]
+        if missing:
+            raise CliError(f"{table.path}: no column {missing[0]!r}; the model was trained on "
+                           f"the columns {', '.join(names)}")
+        if len(names) != pre.n_features_in_:
+            raise CliError(f"{table.path}: the model takes {pre.n_features_in_} feature columns "
+                           f"and does not know their names; the file has {len(names)} columns")
+        categorical = {n for n, k in zip(names, pre.kinds_) if k != "numeric"}
+        return _columns(table, names, categorical)
     if names is not None:
         missing = [n for n in names if n not in table.columns]
         if missing:
@@ -366,7 +349,8 @@ def predict(args: argparse.Namespace) -> int:
     from .model import Model
 
     model = _load(args.model)
-    if not isinstance(model, Model) and not hasattr(model, "coefs_"):
+    fitted = hasattr(model, "preprocessor_") if _is_tabular(model) else hasattr(model, "coefs_")
+    if not isinstance(model, Model) and not fitted:
         raise CliError(f"{args.model} holds an unfitted {type(model).__name__}; train it first")
     table = Table(args.data)
     X = _feature_matrix(model, table)
@@ -421,10 +405,13 @@ def info(args: argparse.Namespace) -> int:
         _print_history(history.get("loss"), history.get("val_loss"),
                        history.get("val_accuracy"), "validation accuracy")
         return 0
+    from sklearn.base import is_classifier
+
+    if _is_tabular(model):
+        return _info_tabular(model, is_classifier(model))
     if not hasattr(model, "coefs_"):
         print("not fitted")
         return 0
-    from sklearn.base import is_classifier
 
     print(f"precision: {model.coefs_[0].dtype}")
     names = getattr(model, "feature_names_in_", None)
@@ -445,6 +432,31 @@ def info(args: argparse.Namespace) -> int:
     print(f"solver: {model.solver}, trained for {getattr(model, 'n_iter_', 0)} epochs")
     history = getattr(model, "history_", {}) or {}
     metric = "validation accuracy" if is_classifier(model) else "validation R^2"
+    _print_history(history.get("loss"), history.get("val_loss"), history.get("val_score"), metric)
+    return 0
+
+
+def _info_tabular(model, classifier: bool) -> int:
+    if not hasattr(model, "preprocessor_"):
+        print("not fitted")
+        return 0
+    pre = model.preprocessor_
+    names = pre.feature_names_ or [str(j) for j in range(pre.n_features_in_)]
+    kinds = {k: [n for n, kk in zip(names, pre.kinds_) if kk == k]
+             for k in ("numeric", "onehot", "embedding")}
+    print(f"features ({pre.n_features_in_}): {', '.join(names)}")
+    for kind, label in (("numeric", "numeric"), ("onehot", "categorical, one-hot"),
+                        ("embedding", "categorical, embedded")):
+        if kinds[kind]:
+            print(f"  {label} ({len(kinds[kind])}): {', '.join(kinds[kind])}")
+    if classifier:
+        print(f"classes ({len(model.classes_)}): {', '.join(map(str, model.classes_))}")
+    sizes = model._spec.sizes
+    print(f"network: {' -> '.join(map(str, sizes))}, {model._spec.n_params:,} params"
+          + (f", {model.n_ensemble} ensemble members" if model.n_ensemble > 1 else ""))
+    print(f"trained for {model.n_iter_} epochs; kept epoch {model.best_epoch_ + 1}")
+    metric = "validation accuracy" if classifier else "validation R^2"
+    history = model.history_
     _print_history(history.get("loss"), history.get("val_loss"), history.get("val_score"), metric)
     return 0
 
@@ -470,25 +482,31 @@ def _print_history(loss, val_loss, val_score, score_name: str) -> None:
 def add_commands(commands) -> None:
     """Register train, predict and info on `commands` (argparse subparsers)."""
     p = commands.add_parser("train", help="train a classifier or regressor on a CSV file",
-                            description="Train an MLPClassifier or MLPRegressor on a CSV file "
-                                        "(a header row, numeric feature columns) and save it.")
+                            description="Train a TabularClassifier or TabularRegressor on a "
+                                        "CSV file (a header row; numeric and text columns; "
+                                        "empty cells are missing values) and save it.")
     p.add_argument("data", help="the CSV file")
     p.add_argument("--target", required=True, help="the column to predict")
     p.add_argument("--task", choices=("classify", "regress"),
                    help="default: classify when the target is not numeric or has at most 20 "
                         "integer values, else regress")
-    p.add_argument("--hidden", default="64", help="hidden layer widths, e.g. 64,32 (default 64)")
-    p.add_argument("--activation", default="relu", help="hidden activation (default relu)")
-    p.add_argument("--epochs", type=int, default=200, help="most passes over the data "
-                                                           "(default 200)")
-    p.add_argument("--batch-size", type=int, default=32, help="rows per step (default 32)")
-    p.add_argument("--learning-rate", type=float, default=0.001, help="Adam's step "
-                                                                      "(default 0.001)")
+    p.add_argument("--hidden", default=None,
+                   help="hidden layer widths, e.g. 64,32 (default 256,256,256)")
+    p.add_argument("--activation", default="auto",
+                   help="hidden activation (default auto: selu to classify, mish to regress)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="passes over the data (default: about 4,000 steps, 16 to 256 epochs)")
+    p.add_argument("--batch-size", type=int, default=256, help="rows per step (default 256)")
+    p.add_argument("--learning-rate", type=float, default=2e-3, help="Adam's base rate "
+                                                                     "(default 0.002)")
     p.add_argument("--validation", type=float, default=0.2,
-                   help="fraction of rows held out for the validation score (default 0.2)")
-    p.add_argument("--patience", type=int, default=20,
-                   help="stop after this many epochs without a better validation loss, keeping "
-                        "the best epoch's weights (default 20)")
+                   help="fraction of rows held out to pick the best epoch (default 0.2)")
+    p.add_argument("--patience", type=int, default=None,
+                   help="stop after this many epochs without a better validation loss "
+                        "(default: run every epoch; the best epoch's weights are kept either "
+                        "way)")
+    p.add_argument("--ensemble", type=int, default=1,
+                   help="members trained together and averaged (default 1)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", default="model.mlp", help="where to save (default model.mlp)")
     p.add_argument("--plot", metavar="PNG", help="also save the training curves to this image")

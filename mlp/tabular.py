@@ -66,7 +66,9 @@ def _is_categorical_dtype(kind: str, column) -> bool:
 
 class _Table:
     """A uniform view of X: its column names (or None), how many rows, and each column as a
-    1-D numpy array, read one at a time (no copy of the whole table)."""
+    1-D numpy array, read one at a time (no copy of the whole table). X is a pandas or polars
+    DataFrame, a dict of column name to 1-D array (what the command line reads from a CSV), or
+    a 2-D array."""
 
     def __init__(self, X, name: str = "X") -> None:
         self.kind = _frame_kind(X)
@@ -74,10 +76,21 @@ class _Table:
             self.X = X
             self.names = [str(c) for c in X.columns]
             self.n_rows = int(X.shape[0])
+        elif hasattr(X, "toarray") or hasattr(X, "tocsr"):  # before dict: dok is one
+            raise TypeError(f"{name}: sparse input is not supported by the tabular "
+                            f"estimators; pass a dense array or a DataFrame")
+        elif isinstance(X, dict):
+            self.kind = "columns"
+            if not all(isinstance(k, str) for k in X):
+                raise TypeError(f"{name}: a dict of columns needs string keys (column names)")
+            self.X = {k: np.asarray(v) for k, v in X.items()}
+            shapes = {v.shape for v in self.X.values()}
+            if any(len(s) != 1 for s in shapes) or len(shapes) > 1:
+                raise ValueError(f"{name}: a dict of columns needs 1-D columns of one length, "
+                                 f"got shapes {sorted(shapes)}")
+            self.names = list(self.X)
+            self.n_rows = int(next(iter(shapes))[0]) if shapes else 0
         else:
-            if hasattr(X, "toarray") or hasattr(X, "tocsr"):
-                raise TypeError(f"{name}: sparse input is not supported by the tabular "
-                                f"estimators; pass a dense array or a DataFrame")
             arr = np.asarray(X)
             if arr.dtype.kind == "c":
                 raise ValueError(f"Complex data not supported: {name} has dtype {arr.dtype}")
@@ -101,6 +114,8 @@ class _Table:
                              f"1 is required ({name}).")
 
     def column(self, j: int):
+        if self.kind == "columns":
+            return self.X[self.names[j]]
         if self.kind == "pandas":
             return self.X.iloc[:, j]
         if self.kind == "polars":
@@ -121,17 +136,23 @@ class _Table:
         return col
 
     def is_categorical(self, j: int) -> bool:
-        if self.kind is not None:
+        if self.kind in ("pandas", "polars"):
             return _is_categorical_dtype(self.kind, self.column(j))
-        return self.X.dtype.kind in "OUSb"
+        return self.column(j).dtype.kind in "OUSb"
 
 
 def _missing(values: np.ndarray) -> np.ndarray:
     """True where a value is missing: None, NaN, pandas' NA/NaT."""
     if values.dtype.kind == "f":
         return np.isnan(values)
-    if values.dtype.kind in "iub":
+    if values.dtype.kind in "iubUS":
         return np.zeros(len(values), dtype=bool)
+    try:
+        import pandas as pd
+    except ImportError:
+        pd = None
+    if pd is not None:  # one vectorised pass: None, NaN, pd.NA and NaT
+        return np.asarray(pd.isna(values), dtype=bool)
     out = np.empty(len(values), dtype=bool)
     for i, v in enumerate(values):
         out[i] = v is None or (isinstance(v, float) and math.isnan(v)) or \
@@ -152,6 +173,36 @@ def _as_numeric(values: np.ndarray, where: str) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------
 # Preprocessing
 # ------------------------------------------------------------------------------------------------
+NUMERIC_SCALINGS = ("robust", "quantile")
+_N_QUANTILES = 1000     # quantile scaling: at most this many reference quantiles (scikit-learn's default)
+_QUANTILE_CLIP = 1e-7   # quantile scaling: the uniform value is kept in [1e-7, 1 - 1e-7] before the
+#                         normal quantile function, so the output stays within about +-5.2
+
+
+def _smooth_clip(v: np.ndarray) -> np.ndarray:
+    """v / sqrt(1 + (v / 3)**2): about v near 0, bounded by 3 (RealMLP's smooth clipping)."""
+    with np.errstate(over="ignore"):  # |v| past 1e154: v / |v| * 3, as the limit
+        return np.where(np.abs(v) < 1e150, v / np.sqrt(1.0 + (v / 3.0) ** 2), np.sign(v) * 3.0)
+
+
+def quantile_scale(x: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    """The normal score of x's position among the training quantiles (scikit-learn's
+    QuantileTransformer with a normal output): interpolated both ways so that runs of equal
+    quantiles take their middle, clipped, then the normal quantile function."""
+    from scipy.special import ndtri
+    refs = np.linspace(0.0, 1.0, len(quantiles))
+    u = 0.5 * (np.interp(x, quantiles, refs) - np.interp(-x, -quantiles[::-1], -refs[::-1]))
+    return ndtri(np.clip(u, _QUANTILE_CLIP, 1.0 - _QUANTILE_CLIP))
+
+
+def ple_encode(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Piecewise-linear encoding on bins b_0 < ... < b_T: feature t (1..T) is
+    clip((x - b_{t-1}) / (b_t - b_{t-1}), 0, 1), so that bins below x read 1, above it 0, and
+    x's own bin its position inside. (n,) -> (n, T)."""
+    lo, width = edges[:-1], np.diff(edges)
+    return np.clip((x[:, None] - lo[None, :]) / width[None, :], 0.0, 1.0)
+
+
 class TablePreprocessor:
     """The fitted conversion of a table into the network's input (see the module docstring).
 
@@ -163,20 +214,35 @@ class TablePreprocessor:
     onehot_max_categories : int
         Categorical columns with at most this many categories are one-hot encoded; larger ones
         are embedded.
+    numeric_scaling : 'robust' or 'quantile'
+        'robust': (x - median) / IQR then smooth clipping. 'quantile': the normal score of x's
+        training quantile.
+    ple_bins : int
+        0: none. Otherwise each numeric column also gets a piecewise-linear encoding on up to
+        this many bins between its training quantiles (fewer where values repeat; none for a
+        column with fewer than 2 distinct values).
 
     Attributes (after `fit`)
     ------------------------
     kinds_ : list of str, per input column: 'numeric', 'onehot' or 'embedding'.
-    median_, scale_ : dict of column index to float, for numeric columns.
+    median_, scale_ : dict of column index to float, for numeric columns (the median fills
+        missing values under both scalings; scale_ is the robust scaling's divisor).
+    quantiles_ : dict of column index to float64 array, for numeric columns under 'quantile'.
+    edges_ : dict of column index to float64 array (b_0 .. b_T), the numeric columns with a
+        piecewise-linear encoding.
     indicator_ : list of int, the numeric columns that get a missing indicator.
     categories_ : dict of column index to list of str (the training categories, sorted).
     The output's layout: the embedded columns' codes (in column order), then the numeric
-    columns, then the missing indicators, then the one-hot blocks.
+    columns, then their piecewise-linear encodings (in column order), then the missing
+    indicators, then the one-hot blocks.
     """
 
-    def __init__(self, categorical_features=None, onehot_max_categories: int = 9) -> None:
+    def __init__(self, categorical_features=None, onehot_max_categories: int = 9,
+                 numeric_scaling: str = "robust", ple_bins: int = 0) -> None:
         self.categorical_features = categorical_features
         self.onehot_max_categories = onehot_max_categories
+        self.numeric_scaling = numeric_scaling
+        self.ple_bins = ple_bins
 
     # -- which columns are categorical ---------------------------------------------------------
     def _categorical_mask(self, table: _Table) -> list:
@@ -206,38 +272,77 @@ class TablePreprocessor:
                                 f"booleans, got {v!r}")
         return mask
 
+    def _check(self) -> None:
+        if self.numeric_scaling not in NUMERIC_SCALINGS:
+            raise ValueError(f"numeric_scaling must be one of {', '.join(map(repr, NUMERIC_SCALINGS))}"
+                             f", got {self.numeric_scaling!r}")
+        check_positive_int(self.ple_bins, "ple_bins", minimum=0)
+        if self.ple_bins == 1 or self.ple_bins > 1024:
+            raise ValueError(f"ple_bins must be 0 (none) or in [2, 1024], got {self.ple_bins}")
+
+    # -- fit ------------------------------------------------------------------------------------
     def fit(self, table: _Table) -> "TablePreprocessor":
+        self._fit(table, None)
+        return self
+
+    def fit_transform(self, table: _Table, parts=None, dtype=np.float32) -> list:
+        """Fit on the rows `parts[0]` and convert every part: one (len(part), n_outputs) array
+        per part (parts: a list of row-index arrays, None for all rows as one part).
+
+        Each column is read once: a categorical column's codes, computed while fitting, are
+        kept (one int32 per row) for the conversion; a numeric column is read again, which for
+        a float column of a DataFrame or array is a view, not a conversion."""
+        codes = self._fit(table, parts[0] if parts is not None else None)
+        return [self._fill(table, p, codes, dtype) for p in (parts or [None])]
+
+    def _fit(self, table: _Table, rows) -> dict:
+        self._check()
         self.n_features_in_ = table.n_columns
         self.feature_names_ = table.names
         mask = self._categorical_mask(table)
-        self.kinds_, self.median_, self.scale_, self.indicator_, self.categories_ = \
-            [], {}, {}, [], {}
+        self.kinds_, self.indicator_, self.categories_ = [], [], {}
+        self.median_, self.scale_, self.quantiles_, self.edges_ = {}, {}, {}, {}
+        codes = {}
         for j in range(table.n_columns):
             values = table.values(j)
-            missing = _missing(values)
             if mask[j]:
-                cats = sorted({str(v) for v, m in zip(values, missing) if not m})
+                missing = _missing(values)
+                train = values if rows is None else values[rows]
+                train_missing = missing if rows is None else missing[rows]
+                cats = _categories_of(train[~train_missing])
                 self.categories_[j] = cats
-                self.kinds_.append(_ONEHOT if len(cats) <= self.onehot_max_categories
-                                   else _EMBED)
+                self.kinds_.append(_ONEHOT if len(cats) <= self.onehot_max_categories else _EMBED)
+                codes[j] = _codes_of(values, missing, cats)
                 continue
             x = _as_numeric(values, f"X column {self._name(j)}")
-            x = np.where(np.isinf(x), np.nan, x) if np.isinf(x).any() else x
-            present = x[~np.isnan(x)]
-            if present.size:
-                q25, med, q75 = np.percentile(present, [25, 50, 75])
-                scale = q75 - q25
-                if not scale > 0:
-                    scale = 0.5 * (present.max() - present.min())
-                if not scale > 0:
-                    scale = 1.0
-            else:
-                med, scale = 0.0, 1.0
-            self.median_[j], self.scale_[j] = float(med), float(scale)
-            if np.isnan(x).any():
+            x = x if rows is None else x[rows]
+            present = x[np.isfinite(x)]
+            self._fit_numeric(j, present)
+            if present.size < x.size:
                 self.indicator_.append(j)
             self.kinds_.append(_NUMERIC)
-        return self
+        return codes
+
+    def _fit_numeric(self, j: int, present: np.ndarray) -> None:
+        if present.size:
+            q25, med, q75 = np.percentile(present, [25, 50, 75])
+            scale = q75 - q25
+            if not scale > 0:
+                scale = 0.5 * (present.max() - present.min())
+            if not scale > 0:
+                scale = 1.0
+        else:
+            med, scale = 0.0, 1.0
+        self.median_[j], self.scale_[j] = float(med), float(scale)
+        if self.numeric_scaling == "quantile":
+            n_q = max(2, min(_N_QUANTILES, present.size))
+            self.quantiles_[j] = np.percentile(present, np.linspace(0, 100, n_q)) \
+                if present.size else np.array([0.0, 1.0])
+        if self.ple_bins and present.size:
+            edges = np.unique(np.percentile(present, np.linspace(0, 100, self.ple_bins + 1),
+                                            method="lower"))  # values of the column
+            if edges.size >= 3:  # at least two bins, or the encoding says no more than x does
+                self.edges_[j] = edges
 
     def _name(self, j: int) -> str:
         return repr(self.feature_names_[j]) if self.feature_names_ else str(j)
@@ -256,8 +361,14 @@ class TablePreprocessor:
         return [j for j, k in enumerate(self.kinds_) if k == _ONEHOT]
 
     @property
+    def encoded(self) -> list:
+        """The numeric columns with a piecewise-linear encoding, in column order."""
+        return [j for j in self.numeric if j in self.edges_]
+
+    @property
     def n_outputs(self) -> int:
-        return (len(self.embedded) + len(self.numeric) + len(self.indicator_)
+        return (len(self.embedded) + len(self.numeric)
+                + sum(len(self.edges_[j]) - 1 for j in self.encoded) + len(self.indicator_)
                 + sum(len(self.categories_[j]) for j in self.onehot))
 
     def embedding_specs(self, width: int) -> tuple:
@@ -266,6 +377,7 @@ class TablePreprocessor:
         return tuple(_spec.EmbeddingSpec(i, len(self.categories_[j]) + 1, width)
                      for i, j in enumerate(self.embedded))
 
+    # -- transform ------------------------------------------------------------------------------
     def transform(self, table: _Table, dtype=np.float32) -> np.ndarray:
         """The network's input: one new (n, n_outputs) array, filled column by column."""
         if table.n_columns != self.n_features_in_:
@@ -275,60 +387,84 @@ class TablePreprocessor:
                 and table.names != self.feature_names_:
             raise ValueError("X's column names differ from those seen in fit (same names in the "
                              "same order are required)")
-        out = np.empty((table.n_rows, self.n_outputs), dtype=dtype)
+        return self._fill(table, None, {}, dtype)
+
+    def scale_numeric(self, j: int, x: np.ndarray) -> tuple:
+        """Column j's scaled values, its missing mask, and its values with the median in the
+        missing places: float64 (n,), bool (n,), float64 (n,)."""
+        bad = ~np.isfinite(x)
+        filled = np.where(bad, self.median_[j], x)
+        if self.numeric_scaling == "quantile":
+            return quantile_scale(filled, self.quantiles_[j]), bad, filled
+        return _smooth_clip((filled - self.median_[j]) / self.scale_[j]), bad, filled
+
+    def _fill(self, table: _Table, rows, codes: dict, dtype) -> np.ndarray:
+        n = table.n_rows if rows is None else len(rows)
+        out = np.empty((n, self.n_outputs), dtype=dtype)
+
+        def codes_of(j):
+            if j in codes:
+                return codes[j] if rows is None else codes[j][rows]
+            values = table.values(j)
+            values = values if rows is None else values[rows]
+            return _codes_of(values, _missing(values), self.categories_[j])
+
         at = 0
         for j in self.embedded:
-            out[:, at] = self._codes(table, j)
+            out[:, at] = codes_of(j)
             at += 1
         numeric_at = at
-        at += len(self.numeric)
-        indicator_at = at
-        at += len(self.indicator_)
+        ple_at = at + len(self.numeric)
+        indicator_at = ple_at + sum(len(self.edges_[j]) - 1 for j in self.encoded)
+        at = indicator_at + len(self.indicator_)
         for i, j in enumerate(self.numeric):
-            x = _as_numeric(table.values(j), f"X column {self._name(j)}")
-            bad = ~np.isfinite(x)
-            v = (np.where(bad, self.median_[j], x) - self.median_[j]) / self.scale_[j]
-            with np.errstate(over="ignore"):  # |v| past 1e154: v / |v| * 3, as the limit
-                v = np.where(np.abs(v) < 1e150, v / np.sqrt(1.0 + (v / 3.0) ** 2), np.sign(v) * 3.0)
+            values = table.values(j)
+            x = _as_numeric(values if rows is None else values[rows], f"X column {self._name(j)}")
+            v, bad, filled = self.scale_numeric(j, x)
             out[:, numeric_at + i] = v
+            if j in self.edges_:
+                t = len(self.edges_[j]) - 1
+                out[:, ple_at:ple_at + t] = ple_encode(filled, self.edges_[j])
+                ple_at += t
             if j in self.indicator_:
                 out[:, indicator_at + self.indicator_.index(j)] = bad
         for j in self.onehot:
             k = len(self.categories_[j])
-            codes = self._codes(table, j)
+            c = codes_of(j)
             block = out[:, at:at + k]
             block[...] = 0.0
-            seen = codes < k
-            block[np.nonzero(seen)[0], codes[seen]] = 1.0
+            seen = c < k
+            block[np.nonzero(seen)[0], c[seen]] = 1.0
             at += k
         return out
-
-    def _codes(self, table: _Table, j: int) -> np.ndarray:
-        cats = self.categories_[j]
-        index = {c: i for i, c in enumerate(cats)}
-        values = table.values(j)
-        missing = _missing(values)
-        unseen = len(cats)
-        return np.fromiter((unseen if m else index.get(str(v), unseen)
-                            for v, m in zip(values, missing)), dtype=np.int64, count=len(values))
 
     # -- state --------------------------------------------------------------------------------
     def _to_config(self) -> dict:
         return {"categorical_features": None, "onehot_max_categories": self.onehot_max_categories,
+                "numeric_scaling": self.numeric_scaling, "ple_bins": self.ple_bins,
                 "n_features_in": self.n_features_in_, "feature_names": self.feature_names_,
                 "kinds": self.kinds_,
                 "median": [[j, v] for j, v in self.median_.items()],
                 "scale": [[j, v] for j, v in self.scale_.items()],
+                "quantiles": [[j, v.tolist()] for j, v in self.quantiles_.items()],
+                "edges": [[j, v.tolist()] for j, v in self.edges_.items()],
                 "indicator": self.indicator_,
                 "categories": [[j, v] for j, v in self.categories_.items()]}
 
     @classmethod
     def _from_config(cls, spec, where: str) -> "TablePreprocessor":
         _format.check_keys(spec, where, required=(
-            "categorical_features", "onehot_max_categories", "n_features_in", "feature_names",
-            "kinds", "median", "scale", "indicator", "categories"))
+            "categorical_features", "onehot_max_categories", "numeric_scaling", "ple_bins",
+            "n_features_in", "feature_names", "kinds", "median", "scale", "quantiles", "edges",
+            "indicator", "categories"))
         pre = cls(None, _format.check_int(spec["onehot_max_categories"],
-                                          f"{where}.onehot_max_categories", 0, 2 ** 31))
+                                          f"{where}.onehot_max_categories", 0, 2 ** 31),
+                  spec["numeric_scaling"],
+                  _format.check_int(spec["ple_bins"], f"{where}.ple_bins", 0, 1024))
+        try:
+            pre._check()
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"invalid mlp state: {where}: {exc}") from None
         n = pre.n_features_in_ = _format.check_int(spec["n_features_in"], f"{where}.n_features_in",
                                                    1, 2 ** 31)
         names = spec["feature_names"]
@@ -357,17 +493,56 @@ class TablePreprocessor:
 
         pre.median_ = pairs("median", _format.check_float)
         pre.scale_ = pairs("scale", _format.check_float)
+        pre.quantiles_ = pairs("quantiles", lambda v, w: _check_increasing(v, w, 2))
+        pre.edges_ = pairs("edges", lambda v, w: _check_increasing(v, w, 3, strict=True))
         pre.categories_ = pairs("categories", lambda v, w: _check_strings(v, w))
         ind = spec["indicator"]
         if not isinstance(ind, list):
             _format.fail(f"{where}.indicator", "a list of column indices", ind, show=False)
         pre.indicator_ = [_format.check_int(j, f"{where}.indicator", 0, n - 1) for j in ind]
+        quantile = pre.numeric_scaling == "quantile"
         for j, k in enumerate(kinds):
-            ok = (j in pre.median_ and j in pre.scale_ and pre.scale_[j] > 0) if k == _NUMERIC \
-                else j in pre.categories_
+            ok = (j in pre.median_ and j in pre.scale_ and pre.scale_[j] > 0
+                  and (j in pre.quantiles_) == quantile) if k == _NUMERIC \
+                else (j in pre.categories_ and j not in pre.edges_ and j not in pre.indicator_)
             if not ok:
                 _format.fail(f"{where}", f"the settings of column {j} ({k})", None, show=False)
         return pre
+
+
+def _categories_of(present: np.ndarray) -> list:
+    """The sorted distinct string forms of the present values of a categorical column."""
+    if present.size == 0:
+        return []
+    return sorted(set(np.unique(present.astype(str)).tolist()))
+
+
+def _codes_of(values: np.ndarray, missing: np.ndarray, cats: list) -> np.ndarray:
+    """Each value's index in `cats` (by its string form); len(cats), the reserved slot, for a
+    missing or unseen value. One pass of the column through numpy's unique, not a Python loop
+    per row."""
+    out = np.full(len(values), len(cats), dtype=np.int32)
+    present = ~missing
+    if not present.any():
+        return out
+    distinct, inverse = np.unique(values[present].astype(str), return_inverse=True)
+    index = {c: i for i, c in enumerate(cats)}
+    lookup = np.array([index.get(c, len(cats)) for c in distinct.tolist()], dtype=np.int32)
+    out[present] = lookup[inverse.reshape(-1)]
+    return out
+
+
+def _check_increasing(value, where, minimum, strict=False):
+    if not isinstance(value, list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        _format.fail(where, "a list of numbers", value, show=False)
+    arr = np.asarray(value, dtype=np.float64)
+    d = np.diff(arr)
+    if arr.size < minimum or not np.isfinite(arr).all() or \
+            not ((d > 0).all() if strict else (d >= 0).all()):
+        _format.fail(where, f"at least {minimum} finite, {'strictly ' if strict else ''}"
+                     f"increasing numbers", value, show=False)
+    return arr
 
 
 def _check_strings(value, where):
@@ -409,7 +584,8 @@ class _TabularBase(BaseEstimator):
     def __init__(self, *, hidden_layer_sizes=(256, 256, 256), activation="auto", dropout=0.15,
                  weight_decay=0.02, learning_rate=2e-3, lr_schedule="coslog4", batch_size=256,
                  max_epochs="auto", validation_fraction=0.2, categorical_features=None,
-                 onehot_max_categories=9, embedding_dim=8, n_ensemble=1, random_state=None,
+                 onehot_max_categories=9, embedding_dim=8, numeric_scaling="robust",
+                 ple_bins=0, n_ensemble=1, random_state=None,
                  n_threads=0, device="cpu", callbacks=None, verbose=False) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -423,6 +599,8 @@ class _TabularBase(BaseEstimator):
         self.categorical_features = categorical_features
         self.onehot_max_categories = onehot_max_categories
         self.embedding_dim = embedding_dim
+        self.numeric_scaling = numeric_scaling
+        self.ple_bins = ple_bins
         self.n_ensemble = n_ensemble
         self.random_state = random_state
         self.n_threads = n_threads
@@ -513,25 +691,31 @@ class _TabularBase(BaseEstimator):
         rng = self._seed()
         table = _Table(X)
         y = self._check_y(y, table.n_rows)
-        pre = TablePreprocessor(self.categorical_features, self.onehot_max_categories)
+        pre = TablePreprocessor(self.categorical_features, self.onehot_max_categories,
+                                self.numeric_scaling, self.ple_bins)
         if eval_set is not None:
             if not isinstance(eval_set, (tuple, list)) or len(eval_set) != 2:
                 raise TypeError("eval_set must be a tuple (X_val, y_val)")
-            X_tr, y_tr = table, y
             val_table = _Table(eval_set[0], "eval_set[0]")
             y_val = self._check_y(eval_set[1], val_table.n_rows, fitted=True, name="eval_set[1]")
+            x, = pre.fit_transform(table)
+            x_val = pre.transform(val_table)
+            y_tr = y
+            del val_table
         else:
-            X_tr, y_tr, val_table, y_val = self._split(table, y, rng)
-        pre.fit(X_tr)
+            rows = self._split(y, rng)
+            if rows is None:
+                (x,), x_val, y_tr, y_val = pre.fit_transform(table), None, y, None
+            else:
+                x, x_val = pre.fit_transform(table, list(rows))
+                y_tr, y_val = y[rows[0]], y[rows[1]]
         self.preprocessor_ = pre
         self.n_features_in_ = table.n_columns
-        if table.names is not None and table.kind == "pandas":
+        if table.names is not None and table.kind in ("pandas", "columns"):
             self.feature_names_in_ = np.array(table.names, dtype=object)
         elif "feature_names_in_" in self.__dict__:
             del self.feature_names_in_
-        x = pre.transform(X_tr)
-        x_val = pre.transform(val_table) if val_table is not None else None
-        del X_tr, val_table
+        del table
         target, target_val = self._targets(y_tr), self._targets(y_val) if y_val is not None else None
 
         spec = self._network_spec(pre)
@@ -607,21 +791,22 @@ class _TabularBase(BaseEstimator):
         # About 4000 steps, within 16 to 256 epochs (RealMLP trains 256 at batch 256).
         return int(min(256, max(16, math.ceil(4000 / steps_per_epoch))))
 
-    def _split(self, table: _Table, y, rng):
+    def _split(self, y, rng):
+        """(train rows, validation rows) of a stratified (classification) split, or None when
+        validation_fraction leaves no room for one."""
         vf = float(self.validation_fraction)
-        n = table.n_rows
+        n = len(y)
         n_val = int(round(vf * n))
         if vf == 0 or n_val < 1 or n - n_val < 1:
-            return table, y, None, None
+            return None
         stratify = None
         if self._task == "classification" and y.ndim == 1:
             _, counts = np.unique(y, return_counts=True)
             if counts.min() >= 2 and n_val >= len(counts):
                 stratify = y
-        index = np.arange(n)
-        tr, va = train_test_split(index, test_size=n_val, stratify=stratify,
+        tr, va = train_test_split(np.arange(n), test_size=n_val, stratify=stratify,
                                   random_state=int(rng.integers(0, 2 ** 31 - 1)))
-        return _Rows(table, tr), y[tr], _Rows(table, va), y[va]
+        return tr, va
 
     def _network_spec(self, pre: TablePreprocessor) -> _spec.NetworkSpec:
         embeddings = pre.embedding_specs(int(self.embedding_dim))
@@ -741,21 +926,6 @@ class _TabularBase(BaseEstimator):
         return tags
 
 
-class _Rows:
-    """Rows `index` of a _Table, read column by column (the split copies no whole table)."""
-
-    def __init__(self, table: _Table, index: np.ndarray) -> None:
-        self.table, self.index = table, index
-        self.names, self.kind = table.names, table.kind
-        self.n_rows, self.n_columns = len(index), table.n_columns
-
-    def values(self, j):
-        return self.table.values(j)[self.index]
-
-    def is_categorical(self, j):
-        return self.table.is_categorical(j)
-
-
 @_format.register("TabularClassifier")
 class TabularClassifier(ClassifierMixin, _TabularBase):
     """A classifier for tables with strong defaults: RealMLP's recipe in the native core.
@@ -787,6 +957,12 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
         or object dtype).
     onehot_max_categories : int, default=9
     embedding_dim : int, default=8
+    numeric_scaling : {'robust', 'quantile'}, default='robust'
+        'robust': (x - median) / IQR, smoothly clipped to +-3 (RealMLP's); 'quantile': the
+        normal score of x's training quantile (scikit-learn's QuantileTransformer's).
+    ple_bins : int, default=0
+        0: none; else a piecewise-linear encoding of each numeric column on up to this many
+        quantile bins, beside its scaled value.
     n_ensemble : int, default=1
         Members trained in one pass (TabM-mini's BatchEnsemble): each sees the input times its
         own learned adapter, initialised with random signs, through the shared layers; the
@@ -818,7 +994,8 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
                  weight_decay=0.02, learning_rate=2e-3, lr_schedule="coslog4",
                  label_smoothing=0.1, batch_size=256, max_epochs="auto",
                  validation_fraction=0.2, categorical_features=None, onehot_max_categories=9,
-                 embedding_dim=8, n_ensemble=1, random_state=None, n_threads=0, device="cpu",
+                 embedding_dim=8, numeric_scaling="robust", ple_bins=0, n_ensemble=1,
+                 random_state=None, n_threads=0, device="cpu",
                  callbacks=None, verbose=False) -> None:
         super().__init__(hidden_layer_sizes=hidden_layer_sizes, activation=activation,
                          dropout=dropout, weight_decay=weight_decay,
@@ -827,7 +1004,8 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
                          validation_fraction=validation_fraction,
                          categorical_features=categorical_features,
                          onehot_max_categories=onehot_max_categories,
-                         embedding_dim=embedding_dim, n_ensemble=n_ensemble,
+                         embedding_dim=embedding_dim, numeric_scaling=numeric_scaling,
+                         ple_bins=ple_bins, n_ensemble=n_ensemble,
                          random_state=random_state,
                          n_threads=n_threads, device=device, callbacks=callbacks,
                          verbose=verbose)

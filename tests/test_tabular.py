@@ -68,6 +68,70 @@ def test_unseen_and_missing_categories_take_the_reserved_slot():
     np.testing.assert_array_equal(out[:, 3], [1, 1, 0])
 
 
+def test_quantile_scaling_and_piecewise_linear_encoding_by_their_definitions():
+    from scipy.stats import norm
+    X, _, _ = table()
+    pre = TablePreprocessor(numeric_scaling="quantile", ple_bins=4).fit(_Table(X))
+    out = pre.transform(_Table(X))
+    # Layout: the code, a, b, a's 4 bins, b's 4 bins, b's indicator, the one-hot blocks.
+    assert pre.encoded == [0, 1] and out.shape == (len(X), 1 + 2 + 8 + 1 + 3 + 2)
+    b = X["b"].to_numpy()
+    present = np.sort(b[~np.isnan(b)])
+    filled = np.where(np.isnan(b), np.median(present), b)
+    # quantile: the normal score of the value's rank among the training values (n <= 1000, so
+    # every value is a reference quantile); ties take the middle of their run
+    rank = np.array([(np.searchsorted(present, v, "left") + np.searchsorted(present, v, "right")
+                      - 1) / 2 for v in filled]) / (len(present) - 1)
+    np.testing.assert_allclose(out[:, 2], norm.ppf(np.clip(rank, 1e-7, 1 - 1e-7)),
+                               rtol=1e-5, atol=1e-5)
+    # piecewise-linear: edges at the 0, 25, 50, 75, 100th percentiles (values of the column);
+    # bins below the value read 1, above it 0, its own bin the position inside
+    edges = np.percentile(present, [0, 25, 50, 75, 100], method="lower")
+    for t in range(4):
+        expected = np.clip((filled - edges[t]) / (edges[t + 1] - edges[t]), 0, 1)
+        np.testing.assert_allclose(out[:, 7 + t], expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(out[:, 11], np.isnan(b))
+    # a column with fewer than 3 distinct edges gets no encoding
+    few = pd.DataFrame({"c": np.tile([0.0, 1.0], 50)})
+    assert TablePreprocessor(ple_bins=8).fit(_Table(few)).encoded == []
+    for bad, match in (({"numeric_scaling": "minmax"}, "numeric_scaling must be one of"),
+                       ({"ple_bins": 1}, "ple_bins must be 0"), ({"ple_bins": -1}, "ple_bins")):
+        with pytest.raises(ValueError, match=match):
+            TablePreprocessor(**bad).fit(_Table(X))
+
+
+def test_fit_transform_reads_each_categorical_column_once(monkeypatch):
+    X, _, _ = table()
+    reads = []
+    original = _Table.values
+    monkeypatch.setattr(_Table, "values", lambda self, j: reads.append(j) or original(self, j))
+    rows = [np.arange(0, 300, 2), np.arange(1, 300, 2)]
+    pre = TablePreprocessor(ple_bins=4)
+    train, val = pre.fit_transform(_Table(X), rows)
+    # the categorical columns (2, 3, 4) once: their codes are kept; a numeric column is read
+    # again to fill each part (a view of a float column, not a conversion)
+    assert sorted(reads) == [0, 0, 0, 1, 1, 1, 2, 3, 4]
+    monkeypatch.setattr(_Table, "values", original)
+    # the same as fitting on the first part and converting each part afterwards
+    ref = TablePreprocessor(ple_bins=4).fit(_Table(X.iloc[rows[0]]))
+    np.testing.assert_array_equal(train, ref.transform(_Table(X.iloc[rows[0]])))
+    np.testing.assert_array_equal(val, ref.transform(_Table(X.iloc[rows[1]])))
+
+
+def test_a_dict_of_columns_is_a_table():
+    X, y, _ = table()
+    columns = {name: X[name].to_numpy(dtype=object if name in ("small", "big", "flag")
+                                      else float) for name in X.columns}
+    a = mlp.TabularClassifier(**FAST).fit(columns, y)
+    b = mlp.TabularClassifier(**FAST).fit(X, y)
+    assert list(a.feature_names_in_) == list(X.columns)
+    np.testing.assert_array_equal(a.predict_proba(columns), b.predict_proba(X))
+    with pytest.raises(ValueError, match="1-D columns of one length"):
+        a.predict({"a": [1.0, 2.0], "b": [1.0]})
+    with pytest.raises(TypeError, match="string keys"):
+        a.predict({0: [1.0]})
+
+
 def test_arrays_with_categorical_features():
     X, y, _ = table()
     arr = X.to_numpy(dtype=object)

@@ -226,14 +226,75 @@ REFERENCE = "mlp_tabular"  # fit times are reported relative to this peer's
 
 
 def get(name: str) -> Peer:
+    """A peer by name, or a variant of one with settings of its own:
+    ``mlp_tabular[ple_bins=16,numeric_scaling='quantile']`` is ``mlp_tabular`` with those
+    parameters set (Python literals; each must be a parameter of the estimator). A variant is a
+    peer of its own in the CSV, under that name: the way one recipe choice is measured at a time."""
+    base, _, rest = name.partition("[")
     try:
-        return PEERS[name]
+        peer = PEERS[base]
     except KeyError:
-        raise KeyError(f"unknown peer {name!r}; known: {', '.join(PEERS)}") from None
+        raise KeyError(f"unknown peer {base!r}; known: {', '.join(PEERS)}") from None
+    if not rest:
+        return peer
+    if not rest.endswith("]"):
+        raise ValueError(f"peer {name!r}: a variant is written name[key=value,...]")
+    params = _variant_params(name, rest[:-1])
+    return dataclasses.replace(peer, name=name, label=f"{peer.label} [{rest[:-1]}]",
+                               make=_Variant(base, name, params), params=None)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Variant:
+    """The factory of a variant: the base peer's estimator with ``params`` set (a class, not a
+    closure, so that it pickles to the worker process)."""
+    base: str
+    name: str
+    params: Dict[str, object]
+
+    def __call__(self, task, seed, threads):
+        est = PEERS[self.base].build(task, seed, threads)
+        target = est.steps[-1][1] if hasattr(est, "steps") else est
+        unknown = sorted(set(self.params) - set(target.get_params(deep=False)))
+        if unknown:
+            raise ValueError(f"peer {self.name!r}: {type(target).__name__} has no parameter "
+                             f"{', '.join(unknown)}")
+        target.set_params(**self.params)
+        return est
+
+
+def split_names(text: str) -> List[str]:
+    """'a,b[x=1,y=2],c' -> ['a', 'b[x=1,y=2]', 'c']: commas inside brackets stay."""
+    out, depth, cur = [], 0, ""
+    for ch in text:
+        depth += (ch == "[") - (ch == "]")
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        out.append(cur.strip())
+    return out
+
+
+def _variant_params(name: str, text: str) -> Dict[str, object]:
+    import ast
+    try:
+        call = ast.parse(f"f({text})", mode="eval").body
+        if not isinstance(call, ast.Call) or call.args:
+            raise ValueError
+        return {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
+    except (SyntaxError, ValueError):
+        raise ValueError(f"peer {name!r}: the settings must be key=literal pairs, "
+                         f"comma-separated") from None
 
 
 def label(name: str) -> str:
-    return PEERS[name].label if name in PEERS else name
+    if name in PEERS:
+        return PEERS[name].label
+    base, _, rest = name.partition("[")
+    return f"{PEERS[base].label} [{rest[:-1]}]" if base in PEERS and rest else name
 
 
 def status() -> Dict[str, Optional[str]]:

@@ -576,7 +576,7 @@ def main(argv=None):
     rep = Path(a.report) if a.report else out.with_suffix(".md")
     if not a.report_only:
         run(datasets=a.datasets.split(",") if a.datasets else None,
-            peers=a.peers.split(",") if a.peers else None,
+            peers=pr.split_names(a.peers) if a.peers else None,
             seeds=a.seeds if a.seeds is not None else (1 if a.quick else 3),
             timeout=a.timeout if a.timeout is not None else (120.0 if a.quick else 600.0),
             out=out, threads=a.threads,
