@@ -27,6 +27,9 @@ __all__ = ["to_onnx"]
 # and is read by onnxruntime 1.13 onwards; IR version 8 is what that opset requires.
 DEFAULT_OPSET = 17
 _IR_VERSION = 8
+# The tabular estimators' category lookup is ai.onnx.ml's LabelEncoder, with string keys and
+# int64 values since version 2.
+_ML_OPSET = 2
 
 
 def _import_onnx():
@@ -72,18 +75,45 @@ class _Graph:
 def network_nodes(g, spec, params, x: str) -> str:
     """Add the network's layers to graph `g` (an `_Graph`, or any object with its ``dense`` and
     ``node``) from tensor `x`; returns the output activation's tensor. `params` holds each Dense
-    layer's (weights, bias), then each embedding's table, as ``_export_network`` gives them.
-    A Dropout layer is the identity at inference, so it adds nothing."""
+    layer's (weights, bias), then each embedding's table, then for an ensemble the (k, width)
+    adapters, as ``_export_network`` gives them. A Dropout layer is the identity at inference,
+    so it adds nothing."""
     dense = 0
     n_dense = sum(1 for layer in spec.layers if layer.is_dense)
     if spec.embeddings:
-        x = embedding_nodes(g, spec, params[n_dense:], x)
+        x = embedding_nodes(g, spec, params[n_dense:n_dense + len(spec.embeddings)], x)
+    k = getattr(spec, "ensemble", 1)
+    if k > 1:
+        x = ensemble_input_nodes(g, params[n_dense + len(spec.embeddings)], x)
     for layer in spec.layers:
         if layer.is_dense:
             x = g.dense(x, *params[dense], dense)
             dense += 1
         x = layer.info.onnx(g, x, layer.alpha)
+    if k > 1:
+        x = ensemble_mean_nodes(g, k, spec.n_outputs, x)
     return x
+
+
+def ensemble_input_nodes(g, adapters: np.ndarray, x: str) -> str:
+    """(N, width) -> (N * k, width): row i * k + g is row i times adapter g, as the core lays
+    members out."""
+    k, width = adapters.shape
+    r = g.const(np.ascontiguousarray(adapters, dtype=np.float32), "adapters")
+    wide = g.node("Unsqueeze", [x, g.const(np.array([1], dtype=np.int64), "axis1")], hint="rows")
+    members = g.node("Mul", [wide, r], hint="members")  # (N, k, width)
+    shape = g.const(np.array([-1, width], dtype=np.int64), "member_rows")
+    return g.node("Reshape", [members, shape], hint="member_input")
+
+
+def ensemble_mean_nodes(g, k: int, n_out: int, x: str) -> str:
+    """(N * k, n_out) -> (N, n_out): the members' mean."""
+    shape = g.const(np.array([-1, k, n_out], dtype=np.int64), "by_member")
+    members = g.node("Reshape", [x, shape], hint="member_output")
+    if g.opset >= 18:  # axes became an input in opset 18
+        return g.node("ReduceMean", [members, g.const(np.array([1], dtype=np.int64), "axis1")],
+                      hint="mean", keepdims=0)
+    return g.node("ReduceMean", [members], hint="mean", axes=[1], keepdims=0)
 
 
 def embedding_nodes(g, spec, tables, x: str) -> str:
@@ -170,10 +200,14 @@ def to_onnx(model, *, opset: int = DEFAULT_OPSET, name: str | None = None):
     if kind is None:
         raise TypeError(f"expected an mlp Model, MLPClassifier or MLPRegressor, got "
                         f"{type(model).__name__}")
+    if kind in ("TabularClassifier", "TabularRegressor"):
+        from ._onnx_tabular import tabular_graph
+
+        return _model_proto(helper, kind, name, *tabular_graph(
+            _Graph(helper, numpy_helper, opset), onnx.TensorProto, model), opset,
+            ml_opset=_ML_OPSET)
     if kind not in ("Model", "MLPClassifier", "MLPRegressor"):
-        raise TypeError(f"to_onnx: a {kind} cannot be exported yet: its preprocessing (string "
-                        f"categories, missing-value indicators) has no ONNX form here; export an "
-                        f"MLPClassifier, MLPRegressor or Model")
+        raise TypeError(f"to_onnx: a {kind} cannot be exported")
     spec, params = model._export_network()
 
     g = _Graph(helper, numpy_helper, opset)
@@ -190,12 +224,18 @@ def to_onnx(model, *, opset: int = DEFAULT_OPSET, name: str | None = None):
     else:
         outputs = _classifier_head(g, helper, numpy_helper, tp, model, x, batch)
 
-    graph = helper.make_graph(
-        g.nodes, name or kind,
-        [helper.make_tensor_value_info("input", tp.FLOAT, [batch, n_features])],
-        outputs, initializer=g.initializers)
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                              producer_name="mlp", producer_version=__version__,
+    inputs = [helper.make_tensor_value_info("input", tp.FLOAT, [batch, n_features])]
+    return _model_proto(helper, kind, name, g, inputs, outputs, opset)
+
+
+def _model_proto(helper, kind: str, name, g: _Graph, inputs: list, outputs: list, opset: int,
+                 ml_opset: int | None = None):
+    graph = helper.make_graph(g.nodes, name or kind, inputs, outputs, initializer=g.initializers)
+    opsets = [helper.make_opsetid("", opset)]
+    if ml_opset is not None:
+        opsets.append(helper.make_opsetid("ai.onnx.ml", ml_opset))
+    proto = helper.make_model(graph, opset_imports=opsets, producer_name="mlp",
+                              producer_version=__version__,
                               doc_string=f"mlp {kind} exported by mlp.to_onnx")
     proto.ir_version = _IR_VERSION
     helper.set_model_props(proto, {"mlp_kind": kind})

@@ -838,6 +838,17 @@ class _TabularBase(BaseEstimator):
                              f"expecting {self.n_features_in_} features as input.")
         return self._net.predict(self.preprocessor_.transform(table))
 
+    def _export_network(self):
+        """``(NetworkSpec, params)`` for `mlp.to_onnx`: each Dense layer's (weights, bias),
+        then each embedding's table, then the ensemble's adapters (k, width) when k > 1."""
+        check_is_fitted(self, "preprocessor_")
+        net, spec = self._net, self._spec
+        params = [(net.weight(i), net.bias(i)) for i in range(net.n_layers)]
+        params += [net.embedding(e) for e in range(len(spec.embeddings))]
+        if spec.ensemble > 1:
+            params.append(net.adapters())
+        return spec, params
+
     # -- persistence ------------------------------------------------------------------------
     def save(self, path) -> None:
         """Write the fitted estimator, preprocessing included, to one file `mlp.load` reads.

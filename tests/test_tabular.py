@@ -261,8 +261,73 @@ def test_ensemble_members_train_together():
         mlp.TabularClassifier(n_ensemble=0, **FAST).fit(X, y)
 
 
-def test_onnx_export_is_refused_clearly():
-    X, y, _ = table(60)
-    clf = mlp.TabularClassifier(**FAST).fit(X, y)
-    with pytest.raises(TypeError, match="TabularClassifier cannot be exported yet"):
-        mlp.to_onnx(clf)
+def _onnx_feed(pre, X):
+    """The graph's inputs from a DataFrame: (N, 1) doubles or strings per column; a missing
+    category becomes the empty string (not a training category here, so the reserved slot)."""
+    feed = {}
+    for j, name in enumerate(X.columns):
+        col = X[name]
+        if pre.kinds_[j] == "numeric":
+            feed[name] = col.to_numpy(dtype=np.float64).reshape(-1, 1)
+        else:
+            feed[name] = np.array(["" if pd.isna(v) else str(v) for v in col],
+                                  dtype=object).reshape(-1, 1)
+    return feed
+
+
+def _unseen(X):
+    new = X.iloc[:40].copy()
+    new["small"] = pd.Categorical(["w", None, "x", "y"] * 10)
+    new["big"] = ["never seen", None] * 10 + list(X["big"].iloc[:20])
+    new.loc[new.index[:5], "b"] = np.nan
+    new.loc[new.index[5], "b"] = np.inf
+    new.loc[new.index[6], "a"] = 1e200
+    return new
+
+
+@pytest.mark.parametrize("params", [
+    dict(), dict(ple_bins=8), dict(n_ensemble=3, ple_bins=4), dict(activation="mish"),
+])
+def test_onnx_round_trip_with_the_preprocessing(params, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    X, y, _ = table()
+    for est, three in ((mlp.TabularClassifier(**FAST, **params), False),
+                       (mlp.TabularClassifier(**FAST, **params), True),
+                       (mlp.TabularRegressor(**FAST, **params), False)):
+        target = y if not isinstance(est, mlp.TabularRegressor) else X["a"].to_numpy() * 5 + 1
+        if three:
+            target = np.where(X["a"] > 0.5, "high", target)
+        est.fit(X, target)
+        # the file's model, not only the one in memory, exports the same graph
+        est.save(tmp_path / "m.mlp")
+        proto = mlp.to_onnx(mlp.load(tmp_path / "m.mlp"))
+        sess = ort.InferenceSession(proto.SerializeToString())
+        assert [i.name for i in sess.get_inputs()] == list(X.columns)
+        new = _unseen(X)
+        for data in (X, new):
+            out = dict(zip([o.name for o in sess.get_outputs()],
+                           sess.run(None, _onnx_feed(est.preprocessor_, data))))
+            if isinstance(est, mlp.TabularRegressor):
+                np.testing.assert_allclose(out["predictions"], est.predict(data), rtol=1e-5,
+                                           atol=1e-5)
+            else:
+                np.testing.assert_allclose(out["probabilities"], est.predict_proba(data),
+                                           rtol=1e-5, atol=1e-6)
+                assert list(out["label"]) == list(est.predict(data))
+
+
+def test_onnx_arrays_and_what_cannot_be_exported():
+    ort = pytest.importorskip("onnxruntime")
+    X, y, _ = table()
+    arr = X[["a", "b"]].to_numpy()
+    reg = mlp.TabularRegressor(**FAST).fit(arr, np.column_stack([X["a"], -X["a"]]))
+    sess = ort.InferenceSession(mlp.to_onnx(reg).SerializeToString())
+    assert [i.name for i in sess.get_inputs()] == ["x0", "x1"]
+    pred, = sess.run(None, {"x0": arr[:, :1], "x1": arr[:, 1:]})
+    assert pred.shape == (len(X), 2)
+    np.testing.assert_allclose(pred, reg.predict(arr), rtol=1e-5, atol=1e-5)
+    with pytest.raises(TypeError, match="numeric_scaling='quantile' cannot be exported"):
+        mlp.to_onnx(mlp.TabularClassifier(**FAST, numeric_scaling="quantile").fit(X, y))
+    from sklearn.exceptions import NotFittedError
+    with pytest.raises(NotFittedError):
+        mlp.to_onnx(mlp.TabularClassifier())
