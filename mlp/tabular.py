@@ -657,6 +657,18 @@ class _TabularBase(BaseEstimator):
         if self.callbacks is not None and not isinstance(self.callbacks, (list, tuple)):
             raise TypeError("callbacks must be a list of callbacks")
 
+    def _resolve_device(self) -> int:
+        """The fit's device ordinal (-1: the CPU), checked before any work. Not part of
+        `_check_settings`: a model fitted on a GPU loads, and predicts on the CPU, anywhere."""
+        ordinal = resolve_device(self.device)
+        if ordinal >= 0 and self.n_ensemble > 1:
+            if self.device == "auto":  # the user left the choice to mlp: the CPU has them
+                return -1
+            raise ValueError(f"device={self.device!r}: n_ensemble > 1 runs on the CPU only "
+                             f"(the CUDA backend has no ensemble kernels yet); use "
+                             f"device='cpu' or n_ensemble=1")
+        return ordinal
+
     def _seed(self) -> np.random.Generator:
         rs = self.random_state
         if rs is None:
@@ -685,6 +697,7 @@ class _TabularBase(BaseEstimator):
         self
         """
         self._check_settings()
+        self._device = self._resolve_device()
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
                              f"is None.")
@@ -726,7 +739,7 @@ class _TabularBase(BaseEstimator):
         net.set_seed(seed)
         net.set_optimizer(_spec.OPTIMIZER_KIND.ADAM, beta1=0.9, beta2=0.95, eps=1e-8,
                           weight_decay=schedules.initial_of(self.weight_decay))
-        net.to_device(resolve_device(self.device))
+        net.to_device(self._device)
         self._net = net
 
         n = x.shape[0]
@@ -981,6 +994,8 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
     random_state : int, RandomState or None, default=None
     n_threads : int, default=0
     device : str, default='cpu'
+        'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA when there is a device). 'cuda' with
+        n_ensemble > 1 is a ValueError (no ensemble kernels there); 'auto' then takes the CPU.
     callbacks : list, optional
         As the other estimators' (`mlp.callbacks`), called after every epoch.
     verbose : bool, default=False

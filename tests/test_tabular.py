@@ -331,3 +331,15 @@ def test_onnx_arrays_and_what_cannot_be_exported():
     from sklearn.exceptions import NotFittedError
     with pytest.raises(NotFittedError):
         mlp.to_onnx(mlp.TabularClassifier())
+
+
+def test_the_device_is_checked_before_any_work():
+    X, y, _ = table(60)
+    if mlp.build_info()["cuda"]:
+        pytest.skip("this build has CUDA: tests/cuda checks device='cuda'")
+    for params in (dict(device="cuda"), dict(device="cuda", n_ensemble=2)):
+        with pytest.raises(ValueError, match="device='cuda': this build of mlp has no CUDA"):
+            mlp.TabularClassifier(**FAST, **params).fit(X, y)
+    with pytest.raises(ValueError, match="device must be"):
+        mlp.TabularRegressor(**FAST, device="gpu").fit(X, X["a"])
+    assert mlp.TabularClassifier(**FAST, device="auto").fit(X, y)._device == -1

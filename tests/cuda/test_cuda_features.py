@@ -243,3 +243,33 @@ def test_core_bad_codes_are_refused_on_cuda():
     x[7, 3] = 1.5
     with pytest.raises(ValueError, match="embedded column 3"):
         gpu.loss(x, y, None)
+
+
+def test_tabular_estimators_fit_on_cuda_as_on_the_cpu():
+    """TabularClassifier / TabularRegressor with device='cuda': embeddings, one-hot blocks,
+    missing indicators, dropout, AdamW, label smoothing and the best-epoch restore all run there;
+    the fit follows the CPU's (same masks and batches), up to float32 rounding over its steps.
+    An ensemble, which has no CUDA kernels, is a ValueError naming the device."""
+    pd = pytest.importorskip("pandas")
+    r = np.random.default_rng(3)
+    n = 400
+    a = r.standard_normal(n)
+    b = r.standard_normal(n)
+    b[::7] = np.nan
+    small = r.choice(["u", "v", "w"], n)
+    big = r.integers(0, 20, n)
+    X = pd.DataFrame({"a": a, "b": b, "small": pd.Categorical(small),
+                      "big": pd.Series([f"c{v}" for v in big], dtype=object)})
+    label = np.where(a + (small == "v") - (big % 4 == 0) > 0.2, "yes", "no")
+    common = dict(max_epochs=6, random_state=0, hidden_layer_sizes=(32, 32), ple_bins=4)
+    for cls, y in ((mlp.TabularClassifier, label), (mlp.TabularRegressor, a * 2 + np.nan_to_num(b))):
+        cpu = cls(**common).fit(X, y)
+        gpu = cls(**common, device="cuda").fit(X, y)
+        assert gpu.best_epoch_ == cpu.best_epoch_
+        if cls is mlp.TabularClassifier:
+            np.testing.assert_allclose(gpu.predict_proba(X), cpu.predict_proba(X), atol=2e-3)
+        else:
+            np.testing.assert_allclose(gpu.predict(X), cpu.predict(X), rtol=2e-3, atol=2e-3)
+        with pytest.raises(ValueError, match="n_ensemble > 1 runs on the CPU only"):
+            cls(**common, device="cuda", n_ensemble=2).fit(X, y)
+        assert cls(**common, device="auto", n_ensemble=2).fit(X, y)._device == -1
