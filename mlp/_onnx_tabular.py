@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from .onnx_export import _label_values, network_nodes
+from ._onnx_graph import _label_values, network_nodes
 
 _BATCH = "N"
 # |v| past this, v / sqrt(1 + (v / 3)**2) is 3 to double precision; clipping there first keeps

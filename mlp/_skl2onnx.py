@@ -35,7 +35,8 @@ from types import SimpleNamespace
 import numpy as np
 
 from ._limits import EXP_LIMIT
-from .onnx_export import _classifier_head, _Graph, _label_values, network_nodes
+from ._onnx_graph import _Graph, _label_values, network_nodes
+from .onnx_export import _classifier_head
 
 __all__ = ["register_skl2onnx"]
 

@@ -798,11 +798,15 @@ class _TabularBase(BaseEstimator):
         self.best_score_ = best["score"] if best["params"] is not None else None
         return self
 
+    # max_epochs='auto': about _AUTO_STEPS steps, within _AUTO_MIN_EPOCHS to _AUTO_MAX_EPOCHS
+    # epochs (RealMLP trains 256 epochs at batch 256 whatever the size).
+    _AUTO_STEPS, _AUTO_MIN_EPOCHS, _AUTO_MAX_EPOCHS = 4000, 16, 256
+
     def _epochs(self, steps_per_epoch: int) -> int:
         if self.max_epochs != "auto":
             return int(self.max_epochs)
-        # About 4000 steps, within 16 to 256 epochs (RealMLP trains 256 at batch 256).
-        return int(min(256, max(16, math.ceil(4000 / steps_per_epoch))))
+        return int(min(self._AUTO_MAX_EPOCHS, max(self._AUTO_MIN_EPOCHS,
+                                                  math.ceil(self._AUTO_STEPS / steps_per_epoch))))
 
     def _split(self, y, rng):
         """(train rows, validation rows) of a stratified (classification) split, or None when

@@ -228,7 +228,8 @@ REFERENCE = "mlp_tabular"  # fit times are reported relative to this peer's
 def get(name: str) -> Peer:
     """A peer by name, or a variant of one with settings of its own:
     ``mlp_tabular[ple_bins=16,numeric_scaling='quantile']`` is ``mlp_tabular`` with those
-    parameters set (Python literals; each must be a parameter of the estimator). A variant is a
+    parameters set (Python literals; each must be a parameter of the estimator, or, starting
+    with "_", a class constant of it, set on the instance). A variant is a
     peer of its own in the CSV, under that name: the way one recipe choice is measured at a time."""
     base, _, rest = name.partition("[")
     try:
@@ -255,11 +256,18 @@ class _Variant:
     def __call__(self, task, seed, threads):
         est = PEERS[self.base].build(task, seed, threads)
         target = est.steps[-1][1] if hasattr(est, "steps") else est
-        unknown = sorted(set(self.params) - set(target.get_params(deep=False)))
+        # A key starting with "_" overrides a class constant of the estimator's (an ablation of
+        # a rule that has no parameter, such as the auto epoch count's cap); it must exist.
+        constants = {k: v for k, v in self.params.items() if k.startswith("_")}
+        params = {k: v for k, v in self.params.items() if not k.startswith("_")}
+        unknown = sorted(set(params) - set(target.get_params(deep=False))) + \
+            sorted(k for k in constants if not hasattr(type(target), k))
         if unknown:
             raise ValueError(f"peer {self.name!r}: {type(target).__name__} has no parameter "
                              f"{', '.join(unknown)}")
-        target.set_params(**self.params)
+        target.set_params(**params)
+        for k, v in constants.items():
+            setattr(target, k, v)
         return est
 
 
