@@ -760,7 +760,7 @@ class _TabularBase(BaseEstimator):
                             else schedules.FlatCosine(drop), total)
 
         self.history_ = {key: [] for key in _HISTORY_KEYS}
-        best = {"score": -math.inf, "params": None, "epoch": -1}
+        best = {"key": -math.inf, "score": None, "params": None, "epoch": -1}
         origin = int(net.step)
 
         def train_epoch(rate):
@@ -769,10 +769,10 @@ class _TabularBase(BaseEstimator):
         def figures():
             if x_val is None:
                 return {}
-            val_loss, score = self._validation(net.predict(x_val), y_val, target_val)
+            val_loss, score, key = self._validation(net.predict(x_val), y_val, target_val)
             epoch = len(self.history_["loss"])
-            if score > best["score"]:
-                best.update(score=score, params=net.params.copy(), epoch=epoch)
+            if key > best["key"]:
+                best.update(key=key, score=score, params=net.params.copy(), epoch=epoch)
             return {"val_loss": val_loss, "val_score": score}
 
         def logged_rate(rate):
@@ -795,7 +795,7 @@ class _TabularBase(BaseEstimator):
             net.params[...] = best["params"]
         self.best_epoch_ = best["epoch"] if best["params"] is not None else engine.epoch - 1
         self.n_iter_ = engine.epoch
-        self.best_score_ = best["score"] if best["params"] is not None else None
+        self.best_score_ = best["score"]
         return self
 
     # max_epochs='auto': about _AUTO_STEPS steps, within _AUTO_MIN_EPOCHS to _AUTO_MAX_EPOCHS
@@ -892,6 +892,7 @@ class _TabularBase(BaseEstimator):
             fitted = {"preprocessor": self.preprocessor_._to_config(),
                       "history": _format.encode(self.history_),
                       "best_epoch": int(self.best_epoch_), "n_iter": int(self.n_iter_),
+                      "best_score": self.best_score_,
                       **self._fitted_extra()}
             meta["fitted"] = fitted
             _format.declare(arrays, "params", np.array(self._net.params))
@@ -910,7 +911,8 @@ class _TabularBase(BaseEstimator):
         if fitted is None:
             return est
         _format.check_keys(fitted, "fitted", required=("preprocessor", "history", "best_epoch",
-                                                       "n_iter") + cls._FITTED_EXTRA)
+                                                       "n_iter", "best_score")
+                           + cls._FITTED_EXTRA)
         try:
             est._check_settings()
         except (TypeError, ValueError) as exc:
@@ -923,6 +925,9 @@ class _TabularBase(BaseEstimator):
         est.history_ = _format.check_history(_format.decode(fitted["history"], "fitted.history"),
                                              "fitted.history")
         est.best_epoch_ = _format.check_int(fitted["best_epoch"], "fitted.best_epoch", -1, 2 ** 31)
+        score = fitted["best_score"]
+        est.best_score_ = None if score is None else \
+            _format.check_float(score, "fitted.best_score")
         est.n_iter_ = _format.check_int(fitted["n_iter"], "fitted.n_iter", 0, 2 ** 31)
         est._restore_extra(fitted)
         spec = est._network_spec(pre)
@@ -974,6 +979,9 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
         'constant' or a schedule name of the estimators: 'cosine', 'warmup_cosine',
         'linear_warmup', 'flat_cosine', 'coslog4'.
     label_smoothing : float, default=0.1
+    val_metric : {'accuracy', 'log_loss'}, default='accuracy'
+        What picks the kept epoch on the validation rows: the highest accuracy (ties: the
+        lower log-loss), or the lowest log-loss.
     batch_size : int, default=256
     max_epochs : int or 'auto', default='auto'
         'auto': about 4,000 steps, within 16 to 256 epochs.
@@ -1012,9 +1020,12 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
     history_ : dict of list
         Per epoch: loss, val_loss (log-loss), val_score (accuracy), learning_rate, time.
     best_epoch_ : int
+        The kept epoch (counted from 0).
+    best_score_ : float or None
+        Its val_score (validation accuracy); None without validation rows.
     n_iter_ : int
     n_features_in_ : int
-    feature_names_in_ : ndarray, for a pandas DataFrame
+    feature_names_in_ : ndarray, for a pandas DataFrame or a dict of columns
     """
 
     _task = "classification"
@@ -1022,7 +1033,7 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
 
     def __init__(self, *, hidden_layer_sizes=(256, 256, 256), activation="auto", dropout=0.15,
                  weight_decay=0.02, learning_rate=2e-3, lr_schedule="coslog4",
-                 label_smoothing=0.1, batch_size=256, max_epochs="auto",
+                 label_smoothing=0.1, val_metric="accuracy", batch_size=256, max_epochs="auto",
                  validation_fraction=0.2, categorical_features=None, onehot_max_categories=9,
                  embedding_dim=8, numeric_scaling="robust", ple_bins=0, n_ensemble=1,
                  random_state=None, n_threads=0, device="cpu",
@@ -1040,9 +1051,13 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
                          n_threads=n_threads, device=device, callbacks=callbacks,
                          verbose=verbose)
         self.label_smoothing = label_smoothing
+        self.val_metric = val_metric
 
     def _check_settings(self):
         super()._check_settings()
+        if self.val_metric not in ("accuracy", "log_loss"):
+            raise ValueError(f"val_metric must be 'accuracy' or 'log_loss', got "
+                             f"{self.val_metric!r}")
         ls = self.label_smoothing
         if isinstance(ls, bool) or not isinstance(ls, numbers.Real) or not 0 <= ls < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {ls!r}")
@@ -1101,14 +1116,17 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
         return out.astype(np.float64)
 
     def _validation(self, out, y, target):
+        """(log-loss, accuracy, the key the best epoch maximises: val_metric's)."""
         proba = np.clip(self._proba(out), 1e-12, 1.0)
         codes = np.searchsorted(self.classes_, y)
         if proba.shape[1] == 1:  # one class seen in training
-            return 0.0, 1.0
+            return 0.0, 1.0, 1.0
         logloss = float(-np.mean(np.log(proba[np.arange(len(y)), codes])))
         acc = float(np.mean(proba.argmax(axis=1) == codes))
+        if self.val_metric == "log_loss":
+            return logloss, acc, -logloss
         # Accuracy first; among equal accuracies, the lower log-loss.
-        return logloss, acc - 1e-6 * min(logloss, 100.0)
+        return logloss, acc, acc - 1e-6 * min(logloss, 100.0)
 
     def predict_proba(self, X):
         """Class probabilities.
@@ -1170,7 +1188,8 @@ class TabularRegressor(RegressorMixin, _TabularBase):
     Attributes
     ----------
     preprocessor_, history_, best_epoch_, n_iter_, n_features_in_, feature_names_in_
-        As `TabularClassifier`'s; val_score is minus the validation RMSE.
+        As `TabularClassifier`'s; val_score is the validation R² (best_score_ that of the
+        kept epoch).
     """
 
     _task = "regression"
@@ -1208,9 +1227,13 @@ class TabularRegressor(RegressorMixin, _TabularBase):
         return ((y.reshape(len(y), -1) - self._y_mean) / self._y_scale).astype(np.float32)
 
     def _validation(self, out, y, target):
+        """(the training loss on the validation rows, R², minus the RMSE: the key)."""
+        from sklearn.metrics import r2_score
         pred = out.astype(np.float64) * self._y_scale + self._y_mean
-        rmse = float(np.sqrt(np.mean((pred - y.reshape(len(y), -1)) ** 2)))
-        return float(np.mean((out - target) ** 2)), -rmse
+        truth = y.reshape(len(y), -1)
+        rmse = float(np.sqrt(np.mean((pred - truth) ** 2)))
+        r2 = float(r2_score(truth, pred)) if len(y) > 1 else 0.0
+        return float(np.mean((out - target) ** 2)), r2, -rmse
 
     def predict(self, X):
         """Predicted targets.

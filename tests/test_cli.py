@@ -248,9 +248,11 @@ def test_train_patience_stops_early_and_keeps_the_best_epoch(noisy_csv, tmp_path
     lowest = int(np.argmin(val_loss))
     # --patience 5: the fit ended 5 epochs after the lowest validation loss, short of --epochs
     assert stopped.n_iter_ == lowest + 6 < 200 and len(val_loss) == lowest + 6
-    # ... and kept the epoch of the best validation accuracy (ties: the earliest) among them.
-    scores = stopped.history_["val_score"]
-    assert stopped.best_epoch_ == int(np.argmax(scores))
+    # ... and kept the epoch of the best validation accuracy (ties: the lowest log-loss).
+    scores = np.array(stopped.history_["val_score"])
+    tied = np.flatnonzero(scores == scores.max())
+    assert stopped.best_epoch_ == tied[np.argmin(np.array(val_loss)[tied])]
+    assert stopped.best_score_ == scores.max()
     assert f"kept the weights of epoch {stopped.best_epoch_ + 1}" in capsys.readouterr().err
 
 

@@ -343,3 +343,21 @@ def test_the_device_is_checked_before_any_work():
     with pytest.raises(ValueError, match="device must be"):
         mlp.TabularRegressor(**FAST, device="gpu").fit(X, X["a"])
     assert mlp.TabularClassifier(**FAST, device="auto").fit(X, y)._device == -1
+
+
+def test_the_kept_epoch_is_the_best_by_the_validation_metric():
+    X, y, _ = table()
+    for metric in ("accuracy", "log_loss"):
+        clf = mlp.TabularClassifier(**{**FAST, "max_epochs": 12}, val_metric=metric).fit(X, y)
+        acc, loss = np.array(clf.history_["val_score"]), np.array(clf.history_["val_loss"])
+        if metric == "log_loss":
+            assert clf.best_epoch_ == int(np.argmin(loss))
+        else:
+            tied = np.flatnonzero(acc == acc.max())
+            assert clf.best_epoch_ == tied[np.argmin(loss[tied])]
+        assert clf.best_score_ == acc[clf.best_epoch_]
+    reg = mlp.TabularRegressor(**FAST, batch_size=32).fit(X, X["a"] * 3)
+    r2 = np.array(reg.history_["val_score"])
+    assert reg.best_score_ == r2.max() and reg.best_epoch_ == int(np.argmax(r2)) and r2.max() > 0.5
+    with pytest.raises(ValueError, match="val_metric must be"):
+        mlp.TabularClassifier(val_metric="auc").fit(X, y)
