@@ -210,3 +210,22 @@ def test_registry_covers_the_suite():
     assert set(bpr.DEFAULT_PEERS) >= {"mlp_tabular", "mlp_mlp", "sklearn_mlp", "hgb", "lightgbm", "realmlp_td", "tabm_d"}
     X, y = bds.get("diabetes").load()
     assert isinstance(X["sex"].dtype, pd.CategoricalDtype) and len(X) == len(y) == 442
+
+
+def test_variant_peers_carry_their_settings_and_pickle():
+    import pickle
+    assert bpr.split_names("hgb,mlp_tabular[ple_bins=4,hidden_layer_sizes=(8, 8)],lightgbm") == \
+        ["hgb", "mlp_tabular[ple_bins=4,hidden_layer_sizes=(8, 8)]", "lightgbm"]
+    p = bpr.get("mlp_tabular[ple_bins=4,hidden_layer_sizes=(8, 8),_AUTO_MAX_EPOCHS=3]")
+    assert p.name.startswith("mlp_tabular[") and "ple_bins=4" in bpr.label(p.name)
+    est = pickle.loads(pickle.dumps(p)).build("binary", 5, 1)  # what the worker receives
+    assert (est.ple_bins, est.hidden_layer_sizes, est.random_state) == (4, (8, 8), 5)
+    assert est._AUTO_MAX_EPOCHS == 3 and type(est)._AUTO_MAX_EPOCHS != 3
+    with pytest.raises(ValueError, match="has no parameter nope"):
+        bpr.get("mlp_tabular[nope=1]").build("binary", 0, 1)
+    with pytest.raises(ValueError, match="has no parameter _NOPE"):
+        bpr.get("mlp_tabular[_NOPE=1]").build("binary", 0, 1)
+    with pytest.raises(ValueError, match="key=literal"):
+        bpr.get("mlp_tabular[ple_bins=os.system]")
+    with pytest.raises(KeyError, match="unknown peer"):
+        bpr.get("nope[a=1]")
