@@ -10,8 +10,8 @@ an array without names), each of shape (N, 1):
 The preprocessing runs in double precision, as `TablePreprocessor.transform` does, and becomes
 the network's float32 input in the same layout (embedded codes, scaled numeric columns, their
 piecewise-linear encodings, missing indicators, one-hot blocks); `network_nodes` adds the
-network (embeddings, ensemble members, their mean). Outputs mirror `predict` and
-`predict_proba`: ``label`` and ``probabilities`` for the classifier, ``predictions`` for the
+network (embeddings, ensemble members, their mean), and a calibrated classifier's temperature.
+Outputs mirror `predict` and `predict_proba`: ``label`` and ``probabilities`` for the classifier, ``predictions`` for the
 regressor.
 
 Not expressible here, and refused with a TypeError: ``numeric_scaling='quantile'`` (the normal
@@ -119,9 +119,24 @@ def _label_encoder(x: str, out: str, cats: list, name: str):
                             default_int64=len(cats))
 
 
+def _tempered_nodes(g, tp, p: str, t: float, binary: bool) -> str:
+    """The calibrated probabilities (TabularClassifier's `tempered`): softmax(log p / t), or
+    sigmoid(logit p / t) for a binary problem's one column."""
+    f32 = lambda v, n: g.const(np.asarray(v, dtype=np.float32), n)  # noqa: E731
+    inv_t = f32(1.0 / t, "inverse_temperature")
+    if binary:
+        q = g.node("Clip", [p, f32(1e-7, "p_lo"), f32(1.0 - 1e-7, "p_hi")])
+        logit = g.node("Log", [g.node("Div", [q, g.node("Sub", [f32(1.0, "one_t"), q])])])
+        return g.node("Sigmoid", [g.node("Mul", [logit, inv_t])], hint="calibrated")
+    z = g.node("Log", [g.node("Clip", [p, f32(1e-12, "p_lo")])])
+    return g.node("Softmax", [g.node("Mul", [z, inv_t])], hint="calibrated", axis=1)
+
+
 def _classifier_outputs(g, helper, tp, model, p: str) -> list:
     classes = _label_values(np.asarray(model.classes_))
     k = len(classes)
+    if k > 1 and model.temperature_ != 1.0:
+        p = _tempered_nodes(g, tp, p, model.temperature_, binary=k == 2)
     label_type = tp.STRING if classes.dtype == object else \
         helper.np_dtype_to_tensor_dtype(classes.dtype)
     flat = g.const(np.array([-1], dtype=np.int64), "flat")

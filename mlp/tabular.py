@@ -554,6 +554,38 @@ def _check_strings(value, where):
 # ------------------------------------------------------------------------------------------------
 # The estimators
 # ------------------------------------------------------------------------------------------------
+_MIN_T, _MAX_T = 0.05, 20.0  # the temperatures calibration searches
+
+
+def tempered(p: np.ndarray, t: float) -> np.ndarray:
+    """Probabilities (n, k) at temperature t: softmax(log p / t); for one column (a binary
+    problem's P(class 1)) sigmoid(logit p / t). float64."""
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1.0)
+    if p.shape[1] == 1:
+        q = np.clip(p, 1e-12, 1.0 - 1e-12)
+        return 1.0 / (1.0 + np.exp(-np.log(q / (1.0 - q)) / t))
+    z = np.log(p) / t
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(out: np.ndarray, codes: np.ndarray) -> float:
+    """The temperature in [0.05, 20] that minimises the log-loss of `out` (the network's
+    probabilities, (n, 1) or (n, k)) on class indices `codes` (bounded search on log t)."""
+    from scipy.optimize import minimize_scalar
+
+    def loss(log_t):
+        q = tempered(out, math.exp(log_t))
+        if q.shape[1] == 1:
+            q = np.column_stack([1.0 - q[:, 0], q[:, 0]])
+        return -float(np.mean(np.log(np.clip(q[np.arange(len(codes)), codes], 1e-12, None))))
+
+    res = minimize_scalar(loss, bounds=(math.log(_MIN_T), math.log(_MAX_T)), method="bounded",
+                          options={"xatol": 1e-4})
+    return float(math.exp(res.x)) if loss(res.x) < loss(0.0) else 1.0
+
+
 def _init_params(net, spec: _spec.NetworkSpec, rng: np.random.Generator) -> None:
     """Each Dense layer by its activation's rule (the spec table's), each table N(0, 1)."""
     sizes = spec.sizes
@@ -793,6 +825,8 @@ class _TabularBase(BaseEstimator):
             net.release_data()
         if best["params"] is not None:
             net.params[...] = best["params"]
+        if x_val is not None:
+            self._after_fit(net.predict(x_val), y_val)
         self.best_epoch_ = best["epoch"] if best["params"] is not None else engine.epoch - 1
         self.n_iter_ = engine.epoch
         self.best_score_ = best["score"]
@@ -838,6 +872,9 @@ class _TabularBase(BaseEstimator):
 
     def _label_smoothing(self) -> float:
         return 0.0
+
+    def _after_fit(self, out_val, y_val) -> None:
+        """After the kept epoch is restored, with its outputs on the validation rows."""
 
     # -- owner protocol of the engine -------------------------------------------------------
     def _get_flat_params(self):
@@ -979,6 +1016,10 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
         'constant' or a schedule name of the estimators: 'cosine', 'warmup_cosine',
         'linear_warmup', 'flat_cosine', 'coslog4'.
     label_smoothing : float, default=0.1
+    calibrate : bool, default=False
+        After the fit, one temperature T for the network's logits (probabilities
+        softmax(log p / T), or sigmoid(logit p / T) for two classes), the one that minimises
+        the log-loss on the validation rows; it changes no predicted class.
     val_metric : {'accuracy', 'log_loss'}, default='accuracy'
         What picks the kept epoch on the validation rows: the highest accuracy (ties: the
         lower log-loss), or the lowest log-loss.
@@ -1023,17 +1064,20 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
         The kept epoch (counted from 0).
     best_score_ : float or None
         Its val_score (validation accuracy); None without validation rows.
+    temperature_ : float
+        The calibration's temperature (1.0 uncalibrated).
     n_iter_ : int
     n_features_in_ : int
     feature_names_in_ : ndarray, for a pandas DataFrame or a dict of columns
     """
 
     _task = "classification"
-    _FITTED_EXTRA = ("classes",)
+    _FITTED_EXTRA = ("classes", "temperature")
 
     def __init__(self, *, hidden_layer_sizes=(256, 256, 256), activation="auto", dropout=0.15,
                  weight_decay=0.02, learning_rate=2e-3, lr_schedule="coslog4",
-                 label_smoothing=0.1, val_metric="accuracy", batch_size=256, max_epochs="auto",
+                 label_smoothing=0.1, val_metric="accuracy", calibrate=False, batch_size=256,
+                 max_epochs="auto",
                  validation_fraction=0.2, categorical_features=None, onehot_max_categories=9,
                  embedding_dim=8, numeric_scaling="robust", ple_bins=0, n_ensemble=1,
                  random_state=None, n_threads=0, device="cpu",
@@ -1052,12 +1096,15 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
                          verbose=verbose)
         self.label_smoothing = label_smoothing
         self.val_metric = val_metric
+        self.calibrate = calibrate
 
     def _check_settings(self):
         super()._check_settings()
         if self.val_metric not in ("accuracy", "log_loss"):
             raise ValueError(f"val_metric must be 'accuracy' or 'log_loss', got "
                              f"{self.val_metric!r}")
+        if not isinstance(self.calibrate, (bool, np.bool_)):
+            raise TypeError(f"calibrate must be True or False, got {self.calibrate!r}")
         ls = self.label_smoothing
         if isinstance(ls, bool) or not isinstance(ls, numbers.Real) or not 0 <= ls < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {ls!r}")
@@ -1109,15 +1156,23 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
         out[np.arange(len(y)), codes] = 1.0
         return out
 
-    def _proba(self, out):
+    def _proba(self, out, temperature=None):
+        t = self.temperature_ if temperature is None else temperature
         if out.shape[1] == 1:
             p = out[:, 0].astype(np.float64)
+            if t != 1.0:
+                p = tempered(p[:, None], t)[:, 0]
             return np.column_stack([1.0 - p, p])
-        return out.astype(np.float64)
+        return out.astype(np.float64) if t == 1.0 else tempered(out, t)
+
+    def _after_fit(self, out_val, y_val):
+        self.temperature_ = 1.0
+        if self.calibrate and len(self.classes_) > 1:
+            self.temperature_ = fit_temperature(out_val, np.searchsorted(self.classes_, y_val))
 
     def _validation(self, out, y, target):
         """(log-loss, accuracy, the key the best epoch maximises: val_metric's)."""
-        proba = np.clip(self._proba(out), 1e-12, 1.0)
+        proba = np.clip(self._proba(out, temperature=1.0), 1e-12, 1.0)  # as trained
         codes = np.searchsorted(self.classes_, y)
         if proba.shape[1] == 1:  # one class seen in training
             return 0.0, 1.0, 1.0
@@ -1160,7 +1215,8 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
         return self.classes_[proba.argmax(axis=1)]
 
     def _fitted_extra(self):
-        return {"classes": _format.encode(self.classes_.tolist())}
+        return {"classes": _format.encode(self.classes_.tolist()),
+                "temperature": float(self.temperature_)}
 
     def _restore_extra(self, fitted):
         classes = _format.decode(fitted["classes"], "fitted.classes")
@@ -1168,6 +1224,10 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
             _format.fail("fitted.classes", "a non-empty list", classes, show=False)
         self.classes_ = np.array(classes)
         self._encoder = LabelEncoder().fit(self.classes_)
+        t = _format.check_float(fitted["temperature"], "fitted.temperature")
+        if not _MIN_T <= t <= _MAX_T:
+            _format.fail("fitted.temperature", f"a number in [{_MIN_T}, {_MAX_T}]", t)
+        self.temperature_ = t
 
 
 @_format.register("TabularRegressor")

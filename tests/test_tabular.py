@@ -287,17 +287,21 @@ def _unseen(X):
 
 @pytest.mark.parametrize("params", [
     dict(), dict(ple_bins=8), dict(n_ensemble=3, ple_bins=4), dict(activation="mish"),
+    dict(calibrate=True, ple_bins=4),
 ])
 def test_onnx_round_trip_with_the_preprocessing(params, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     X, y, _ = table()
     for est, three in ((mlp.TabularClassifier(**FAST, **params), False),
                        (mlp.TabularClassifier(**FAST, **params), True),
-                       (mlp.TabularRegressor(**FAST, **params), False)):
+                       (mlp.TabularRegressor(**FAST, **{k: v for k, v in params.items()
+                                                         if k != "calibrate"}), False)):
         target = y if not isinstance(est, mlp.TabularRegressor) else X["a"].to_numpy() * 5 + 1
         if three:
             target = np.where(X["a"] > 0.5, "high", target)
         est.fit(X, target)
+        if params.get("calibrate") and not isinstance(est, mlp.TabularRegressor):
+            assert est.temperature_ != 1.0
         # the file's model, not only the one in memory, exports the same graph
         est.save(tmp_path / "m.mlp")
         proto = mlp.to_onnx(mlp.load(tmp_path / "m.mlp"))
@@ -361,3 +365,34 @@ def test_the_kept_epoch_is_the_best_by_the_validation_metric():
     assert reg.best_score_ == r2.max() and reg.best_epoch_ == int(np.argmax(r2)) and r2.max() > 0.5
     with pytest.raises(ValueError, match="val_metric must be"):
         mlp.TabularClassifier(val_metric="auc").fit(X, y)
+
+
+def test_calibration_lowers_the_validation_log_loss_and_keeps_every_class():
+    from sklearn.metrics import log_loss
+    X, y, _ = table(600, seed=2)
+    X_val, y_val = X.iloc[400:], y[400:]
+    three = np.where(X["a"] > 0.8, "high", y)
+    for target in (y, three):
+        plain = mlp.TabularClassifier(**FAST).fit(X.iloc[:400], target[:400],
+                                                  eval_set=(X_val, target[400:]))
+        cal = mlp.TabularClassifier(**FAST, calibrate=True).fit(
+            X.iloc[:400], target[:400], eval_set=(X_val, target[400:]))
+        assert plain.temperature_ == 1.0 and cal.temperature_ != 1.0
+        # the same network (calibration comes after the fit), classes unchanged
+        np.testing.assert_array_equal(cal.predict(X_val), plain.predict(X_val))
+        before = log_loss(target[400:], plain.predict_proba(X_val), labels=plain.classes_)
+        after = log_loss(target[400:], cal.predict_proba(X_val), labels=cal.classes_)
+        assert after < before
+        np.testing.assert_allclose(cal.predict_proba(X_val).sum(axis=1), 1.0)
+        # by its definition: softmax(log p / T) of the uncalibrated probabilities
+        p = plain.predict_proba(X_val)
+        z = np.log(p) / cal.temperature_
+        q = np.exp(z - z.max(axis=1, keepdims=True))
+        np.testing.assert_allclose(cal.predict_proba(X_val), q / q.sum(axis=1, keepdims=True),
+                                   rtol=1e-6, atol=1e-9)
+        # saved and loaded with it; pickled too
+        again = pickle.loads(pickle.dumps(cal))
+        assert again.temperature_ == cal.temperature_
+        np.testing.assert_array_equal(again.predict_proba(X_val), cal.predict_proba(X_val))
+    with pytest.raises(TypeError, match="calibrate must be True or False"):
+        mlp.TabularClassifier(calibrate="yes").fit(X, y)
