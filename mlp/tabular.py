@@ -1020,7 +1020,7 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
         'constant' or a schedule name of the estimators: 'cosine', 'warmup_cosine',
         'linear_warmup', 'flat_cosine', 'coslog4'.
     label_smoothing : float, default=0.1
-    calibrate : bool, default=False
+    calibrate : bool, default=True
         After the fit, one temperature T for the network's logits (probabilities
         softmax(log p / T), or sigmoid(logit p / T) for two classes), the one that minimises
         the log-loss on the validation rows; it changes no predicted class.
@@ -1080,7 +1080,7 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
 
     def __init__(self, *, hidden_layer_sizes=(256, 256, 256), activation="auto", dropout=0.15,
                  weight_decay=0.0, learning_rate=2e-3, lr_schedule="coslog4",
-                 label_smoothing=0.1, val_metric="accuracy", calibrate=False, batch_size=256,
+                 label_smoothing=0.1, val_metric="accuracy", calibrate=True, batch_size=256,
                  max_epochs="auto",
                  validation_fraction=0.2, categorical_features=None, onehot_max_categories=9,
                  embedding_dim=8, numeric_scaling="robust", ple_bins=16, n_ensemble=1,
