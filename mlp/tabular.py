@@ -1246,7 +1246,8 @@ class TabularRegressor(RegressorMixin, _TabularBase):
     ----------
     hidden_layer_sizes, activation, dropout, weight_decay, learning_rate, lr_schedule : see TabularClassifier
     batch_size, max_epochs, validation_fraction, categorical_features : see TabularClassifier
-    onehot_max_categories, embedding_dim, n_ensemble, random_state, n_threads, device : see TabularClassifier
+    onehot_max_categories, embedding_dim, numeric_scaling, ple_bins : see TabularClassifier
+    n_ensemble, random_state, n_threads, device : see TabularClassifier
     callbacks, verbose : see TabularClassifier
 
     Attributes
