@@ -536,10 +536,8 @@ def _codes_of(values: np.ndarray, missing: np.ndarray, cats: list) -> np.ndarray
 
 
 def _check_increasing(value, where, minimum, strict=False):
-    if not isinstance(value, list) or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-        _format.fail(where, "a list of numbers", value, show=False)
-    arr = np.asarray(value, dtype=np.float64)
+    """A saved list of at least `minimum` finite numbers, increasing (strictly if `strict`)."""
+    arr = np.asarray(_format.check_float_list(value, where), dtype=np.float64)
     d = np.diff(arr)
     if arr.size < minimum or not np.isfinite(arr).all() or \
             not ((d > 0).all() if strict else (d >= 0).all()):

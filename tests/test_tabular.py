@@ -403,3 +403,28 @@ def test_calibration_lowers_the_validation_log_loss_and_keeps_every_class():
         np.testing.assert_array_equal(again.predict_proba(X_val), cal.predict_proba(X_val))
     with pytest.raises(TypeError, match="calibrate must be True or False"):
         mlp.TabularClassifier(calibrate="yes").fit(X, y)
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda e: e.reverse(), "strictly increasing"),
+    (lambda e: e.__setitem__(0, "x"), r"edges\[0\]\[0\] must be a number, got .x."),
+    (lambda e: e.__setitem__(slice(None), e[:2]), "at least 3"),
+])
+def test_a_file_with_bad_bin_edges_is_refused(edit, match):
+    import io
+    import json
+    import zipfile
+    X, y, _ = table(200)
+    buf = io.BytesIO()
+    mlp.TabularClassifier(**FAST).fit(X, y).save(buf)
+    src, out = zipfile.ZipFile(io.BytesIO(buf.getvalue())), io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            body = src.read(info.filename)
+            if info.filename == "meta.json":
+                meta = json.loads(body)
+                edit(meta["fitted"]["preprocessor"]["edges"][0][1])
+                body = json.dumps(meta).encode()
+            dst.writestr(info, body)
+    with pytest.raises(ValueError, match=match):
+        mlp.load(io.BytesIO(out.getvalue()))
