@@ -105,10 +105,9 @@ double physical_memory() {
 
 // mlp/_validation.py's check_network_size refuses a network that could never fit in memory;
 // this backstop refuses one whose parameters alone exceed it, before anything is allocated.
-void check_network_memory(const std::vector<idx>& sizes, double value_bytes, double table_values, double members = 1) {
-  double layers = 0.0;
-  for (std::size_t i = 0; i + 1 < sizes.size(); ++i) layers += double(sizes[i]) * double(sizes[i + 1]) + double(sizes[i + 1]);
-  const double n = table_values + members * layers;
+void check_network_memory(const std::vector<idx>& sizes, double value_bytes, double table_values) {
+  double n = table_values;
+  for (std::size_t i = 0; i + 1 < sizes.size(); ++i) n += double(sizes[i]) * double(sizes[i + 1]) + double(sizes[i + 1]);
   const double limit = physical_memory();
   if (limit > 0 && n * value_bytes > limit) {
     char msg[160];
@@ -231,7 +230,8 @@ PYBIND11_MODULE(_core, m) {
                table_values += double(e[1]) * double(e[2]);
              }
              check_network_memory(sizes, dtype == "float32" ? 4.0 : 8.0,
-                                  table_values, double(ensemble));
+                                  table_values + (ensemble > 1 && !sizes.empty()
+                                                      ? double(ensemble) * double(sizes[0]) : 0.0));
              auto net = std::make_unique<PyNetwork>();
              if (dtype == "float32")
                net->f = std::make_unique<mlp::Network<float>>(sizes, a, alphas, to_loss(loss), loss_scale, emb, n_inputs,
@@ -252,6 +252,15 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("sizes", [](PyNetwork& s) { return s.visit([](auto& n) { return n.sizes(); }); })
       .def_property_readonly("n_inputs", [](PyNetwork& s) { return s.visit([](auto& n) { return n.n_inputs(); }); })
       .def_property_readonly("ensemble", [](PyNetwork& s) { return s.visit([](auto& n) { return n.ensemble(); }); })
+      .def("adapters", [](py::object self) {
+        auto& s = self.cast<PyNetwork&>();
+        return s.visit([&](auto& n) -> py::object {
+          using T = std::remove_reference_t<decltype(*n.params())>;
+          if (n.ensemble() < 2) throw py::value_error("adapters: this network is not an ensemble");
+          const idx r = n.ensemble(), c = n.sizes()[0];
+          return py::array_t<T>({r, c}, {idx(sizeof(T)) * c, idx(sizeof(T))}, n.params() + n.adapter_offset(), self);
+        });
+      })
       .def("embedding", [](py::object self, idx e) {
         auto& s = self.cast<PyNetwork&>();
         return s.visit([&](auto& n) -> py::object {
@@ -292,26 +301,23 @@ PYBIND11_MODULE(_core, m) {
           return py::array_t<T>({n.n_params()}, {idx(sizeof(T))}, n.params(), self);
         });
       })
-      .def("weight", [](py::object self, idx i, idx member) {
+      .def("weight", [](py::object self, idx i) {
         auto& s = self.cast<PyNetwork&>();
         return s.visit([&](auto& n) -> py::object {
           using T = std::remove_reference_t<decltype(*n.params())>;
           if (i < 0 || i >= n.n_layers()) throw py::index_error("weight: layer index out of range");
-          if (member < 0 || member >= n.ensemble()) throw py::index_error("weight: member index out of range");
           const idx r = n.sizes()[i], c = n.sizes()[i + 1];
-          return py::array_t<T>({r, c}, {idx(sizeof(T)) * c, idx(sizeof(T))}, n.params() + n.weight_offset(i, member),
-                                self);
+          return py::array_t<T>({r, c}, {idx(sizeof(T)) * c, idx(sizeof(T))}, n.params() + n.weight_offset(i), self);
         });
-      }, py::arg("layer"), py::arg("member") = 0)
-      .def("bias", [](py::object self, idx i, idx member) {
+      })
+      .def("bias", [](py::object self, idx i) {
         auto& s = self.cast<PyNetwork&>();
         return s.visit([&](auto& n) -> py::object {
           using T = std::remove_reference_t<decltype(*n.params())>;
           if (i < 0 || i >= n.n_layers()) throw py::index_error("bias: layer index out of range");
-          if (member < 0 || member >= n.ensemble()) throw py::index_error("bias: member index out of range");
-          return py::array_t<T>({n.sizes()[i + 1]}, {idx(sizeof(T))}, n.params() + n.bias_offset(i, member), self);
+          return py::array_t<T>({n.sizes()[i + 1]}, {idx(sizeof(T))}, n.params() + n.bias_offset(i), self);
         });
-      }, py::arg("layer"), py::arg("member") = 0)
+      })
       .def("set_optimizer", [](PyNetwork& s, int kind, double momentum, bool nesterov, double b1, double b2, double eps,
                                double weight_decay, bool decay_bias, double clipnorm) {
         if (kind != 0 && kind != 1) throw py::value_error("kind: expected OptimizerKind.SGD or OptimizerKind.ADAM");

@@ -140,7 +140,6 @@ Network<T>::Network(std::vector<idx> sizes, std::vector<Act> acts, std::vector<d
     b_off_.push_back(off);
     off += sizes_[l + 1];
   }
-  dense_params_ = off;
   n_inputs_ = emb_.empty() ? sizes_[0] : n_inputs;
   if (!emb_.empty()) {
     MLP_CHECK(n_inputs_ >= idx(emb_.size()) && n_inputs_ <= (idx(1) << 31), "n_inputs must cover the embedded columns");
@@ -164,9 +163,8 @@ Network<T>::Network(std::vector<idx> sizes, std::vector<Act> acts, std::vector<d
               "sizes[0] must equal the embedding widths plus the other columns");
   }
   MLP_CHECK(k_ >= 1 && k_ <= 1024, "ensemble must be in [1, 1024]");
-  MLP_CHECK(double(k_) * double(dense_params_) < double(idx(1) << 40), "ensemble too large");
   ens_off_ = off;
-  off += (k_ - 1) * dense_params_;
+  if (k_ > 1) off += k_ * sizes_[0];
   dropout_.assign(std::size_t(L), 0.0);
   params_.assign(std::size_t(off), T(0));
 }
@@ -313,25 +311,26 @@ void Network<T>::ensure_work(int nt, idx cap, int shards) {
     }
     w.d0.resize(std::size_t(rows * maxw));
     w.d1.resize(std::size_t(rows * maxw));
-    if (!emb_.empty()) {
+    if (!emb_.empty() || k_ > 1) {
       w.x0.resize(std::size_t(cap * sizes_[0]));
       w.dx0.resize(std::size_t(cap * sizes_[0]));
-      if (k_ > 1) w.dxe.resize(std::size_t(rows * sizes_[0]));
+    }
+    if (k_ > 1) {
+      w.xe.resize(std::size_t(rows * sizes_[0]));
+      w.dxe.resize(std::size_t(rows * sizes_[0]));
     }
 
     w.y.resize(std::size_t(rows * sizes_[L]));
     w.w.resize(std::size_t(rows));
     w.cap = cap;
   }
-  if (packed_fwd_.size() != std::size_t(L * k_)) {
-    packed_fwd_.assign(std::size_t(L * k_), {});
-    packed_bwd_.assign(std::size_t(L * k_), {});
-    for (idx g = 0; g < k_; ++g)
-      for (idx l = 0; l < L; ++l) {
-        const std::size_t q = packed_index(l, g);
-        packed_fwd_[q].resize(std::size_t(cpu::packed_weights_size<T>(sizes_[l], sizes_[l + 1], false)));
-        if (l > 0) packed_bwd_[q].resize(std::size_t(cpu::packed_weights_size<T>(sizes_[l], sizes_[l + 1], true)));
-      }
+  if (packed_fwd_.size() != std::size_t(L)) {
+    packed_fwd_.assign(std::size_t(L), {});
+    packed_bwd_.assign(std::size_t(L), {});
+    for (idx l = 0; l < L; ++l) {
+      packed_fwd_[l].resize(std::size_t(cpu::packed_weights_size<T>(sizes_[l], sizes_[l + 1], false)));
+      if (l > 0) packed_bwd_[l].resize(std::size_t(cpu::packed_weights_size<T>(sizes_[l], sizes_[l + 1], true)));
+    }
   }
   if (int(shard_grad_.size()) < shards) shard_grad_.resize(std::size_t(shards));
   for (int s = 0; s < shards; ++s)
@@ -342,7 +341,7 @@ template <class T>
 idx Network<T>::chunk_for(idx shard_rows) const {
   idx maxw = 1;
   for (idx l = 1; l <= n_layers(); ++l) maxw = std::max(maxw, sizes_[l]);
-  if (k_ > 1 && !emb_.empty()) maxw = std::max(maxw, sizes_[0]);  // dxe
+  if (k_ > 1) maxw = std::max(maxw, sizes_[0]);
   // An ensemble's chunk of c samples is c * k rows: both limits count rows.
   return chunk_rows(std::min(shard_rows, std::max<idx>(1, kMaxChunkRows / k_)), maxw * k_);
 }
@@ -377,57 +376,55 @@ double Network<T>::accumulate(Work& w, T* grad, const T* x, const T* y, const T*
   const idx K = k_, in0 = sizes_[0];
   const bool ens = K > 1;
   const T coef_k = coef / T(K);  // an ensemble's loss is the mean of its members'
-  const T* P = params_.data();
-  if (embedded && count > 0)  // the tables are scatter-added: start from 0
-    std::fill(grad + emb_off_[0], grad + ens_off_, T(0));
+  if ((embedded || ens) && count > 0)  // tables and adapters are scatter-added: start from 0
+    std::fill(grad + (embedded ? emb_off_[0] : ens_off_), grad + n_params(), T(0));
   for (idx c0 = 0; c0 < count; c0 += chunk) {
     const idx cnt = std::min<idx>(chunk, count - c0);
-    const idx m = cnt * K;  // rows through the layers: member g of sample i is row g * cnt + i
+    const idx m = cnt * K;  // rows through the layers: member g of sample i is row i * K + g
     const idx* r = rows + c0;
     if (any_drop)
       for (idx l = 0; l + 1 < L; ++l)
         if (masks[l].keys)
-          for (idx g = 0; g < K; ++g)
-            for (idx i = 0; i < cnt; ++i)
-              w.keys[l][std::size_t(g * cnt + i)] = dropout_row_key(drop_seed_, step_, l, r[i] * K + g);
-    // Member g's view of layer l's mask: its rows' keys.
-    auto member_mask = [&](idx l, idx g, DropMask<T>& dst) -> const DropMask<T>* {
-      if (!masks[l].keys) return nullptr;
-      dst = masks[l];
-      dst.keys += g * cnt;
-      return &dst;
-    };
+          for (idx i = 0; i < cnt; ++i)
+            for (idx g = 0; g < K; ++g)
+              w.keys[l][std::size_t(i * K + g)] = dropout_row_key(drop_seed_, step_, l, r[i] * K + g);
     if (embedded) embed_rows(w.x0.data(), x, r, cnt);
-    // Every member's first layer reads the same input: the embedded rows, or rows r of x.
-    const T* x_in = embedded ? w.x0.data() : x;
-    const idx* r_in = embedded ? nullptr : r;
-    for (idx l = 0; l < L; ++l) {
-      const idx fin = sizes_[l], fout = sizes_[l + 1];
-      const bool skip_act = logits_only && l == L - 1;
-      for (idx g = 0; g < K; ++g) {
-        const T* in = l == 0 ? x_in : w.a[l - 1].data() + g * cnt * fin;
-        T* zl = w.z[l].empty() ? nullptr : w.z[l].data() + g * cnt * fout;
-        T* al = w.a[l].data() + g * cnt * fout;
-        const std::vector<T>& pk = packed_fwd_[packed_index(l, g)];
-        DropMask<T> mg;
-        cpu::dense_forward<T>(skip_act ? nullptr : zl, skip_act ? zl : al, in, P + weight_offset(l, g),
-                              P + bias_offset(l, g), cnt, fin, fout, skip_act ? Act::Identity : acts_[l],
-                              alphas_[l], l == 0 ? r_in : nullptr, pk.empty() ? nullptr : pk.data(),
-                              member_mask(l, g, mg));
+    // Sample i's first-layer input (in0 values): its embedded row, or its row of x.
+    auto source = [&](idx i) { return embedded ? w.x0.data() + i * in0 : x + r[i] * n_inputs_; };
+    if (ens) {
+      const T* adapters = params_.data() + ens_off_;
+      for (idx i = 0; i < cnt; ++i) {
+        const T* src = source(i);
+        for (idx g = 0; g < K; ++g) {
+          T* dst = w.xe.data() + (i * K + g) * in0;
+          const T* rg = adapters + g * in0;
+          for (idx j = 0; j < in0; ++j) dst[j] = src[j] * rg[j];
+        }
       }
     }
-    if (out == 1) {  // one target (a regressor): a gather, not a copy call per row
+    const T* x_in = ens ? w.xe.data() : (embedded ? w.x0.data() : x);
+    const idx* r_in = ens || embedded ? nullptr : r;
+    for (idx l = 0; l < L; ++l) {
+      const T* in = l == 0 ? x_in : w.a[l - 1].data();
+      T* zl = w.z[l].empty() ? nullptr : w.z[l].data();
+      const bool skip_act = logits_only && l == L - 1;
+      cpu::dense_forward<T>(skip_act ? nullptr : zl, skip_act ? zl : w.a[l].data(), in,
+                            params_.data() + w_off_[l], params_.data() + b_off_[l], m, sizes_[l],
+                            sizes_[l + 1], skip_act ? Act::Identity : acts_[l], alphas_[l],
+                            l == 0 ? r_in : nullptr, packed_fwd_[l].empty() ? nullptr : packed_fwd_[l].data(),
+                            mask(l));
+    }
+    if (out == 1 && K == 1) {  // one target (a regressor): a gather, not a copy call per row
       for (idx i = 0; i < cnt; ++i) w.y[std::size_t(i)] = y[r[i]];
     } else {
-      for (idx i = 0; i < cnt; ++i) std::copy_n(y + r[i] * out, out, w.y.data() + i * out);
+      for (idx i = 0; i < cnt; ++i)
+        for (idx g = 0; g < K; ++g) std::copy_n(y + r[i] * out, out, w.y.data() + (i * K + g) * out);
     }
-    for (idx g = 1; g < K; ++g) std::copy_n(w.y.data(), cnt * out, w.y.data() + g * cnt * out);
     if (ls != T(0))
       for (idx i = 0; i < m * out; ++i) w.y[std::size_t(i)] = w.y[std::size_t(i)] * (T(1) - ls) + ls_add;
-    if (sw) {
-      for (idx i = 0; i < cnt; ++i) w.w[std::size_t(i)] = sw[r[i]];
-      for (idx g = 1; g < K; ++g) std::copy_n(w.w.data(), cnt, w.w.data() + g * cnt);
-    }
+    if (sw)
+      for (idx i = 0; i < cnt; ++i)
+        for (idx g = 0; g < K; ++g) w.w[std::size_t(i * K + g)] = sw[r[i]];
     const T* zL = w.z[L - 1].data();
     const T* aL = w.a[L - 1].data();
     const T* wts = sw ? w.w.data() : nullptr;
@@ -439,30 +436,33 @@ double Network<T>::accumulate(Work& w, T* grad, const T* x, const T* y, const T*
     T* dnext = w.d1.data();
     const T beta = c0 == 0 ? T(0) : T(1);
     for (idx l = L - 1; l >= 0; --l) {
-      const idx fin = sizes_[l], fout = sizes_[l + 1];
+      const T* in = l == 0 ? x_in : w.a[l - 1].data();
+      T* dx = l > 0 ? dnext : (ens ? w.dxe.data() : (embedded ? w.dx0.data() : nullptr));
       const Act pa = l > 0 ? acts_[l - 1] : Act::Identity;
       const T palpha = l > 0 ? alphas_[l - 1] : T(0);
-      for (idx g = 0; g < K; ++g) {
-        const idx at = g * cnt * fin;  // member g's rows of layer l's input
-        const T* in = l == 0 ? x_in : w.a[l - 1].data() + at;
-        T* dx = l > 0 ? dnext + at : (embedded ? (ens ? w.dxe.data() + at : w.dx0.data()) : nullptr);
-        const T* pz = l > 0 && !w.z[l - 1].empty() ? w.z[l - 1].data() + at : nullptr;
-        const T* pa_buf = l > 0 ? w.a[l - 1].data() + at : nullptr;
-        const std::vector<T>& pk = packed_bwd_[packed_index(l, g)];
-        DropMask<T> mg;
-        cpu::dense_backward<T>(grad + weight_offset(l, g), grad + bias_offset(l, g), dx, dcur + g * cnt * fout, in,
-                               P + weight_offset(l, g), cnt, fin, fout, beta, l == 0 ? r_in : nullptr, pa, palpha,
-                               pz, pa_buf, pk.empty() ? nullptr : pk.data(),
-                               l > 0 ? member_mask(l - 1, g, mg) : nullptr);
-      }
+      const T* pz = l > 0 && !w.z[l - 1].empty() ? w.z[l - 1].data() : nullptr;
+      const T* pa_buf = l > 0 ? w.a[l - 1].data() : nullptr;
+      cpu::dense_backward<T>(grad + w_off_[l], grad + b_off_[l], dx, dcur, in,
+                             params_.data() + w_off_[l], m, sizes_[l], sizes_[l + 1], beta,
+                             l == 0 ? r_in : nullptr, pa, palpha, pz, pa_buf,
+                             packed_bwd_[l].empty() ? nullptr : packed_bwd_[l].data(),
+                             l > 0 ? mask(l - 1) : nullptr);
       std::swap(dcur, dnext);
     }
-    if (embedded && ens) {  // the shared tables' input gradient: the members' sum, in member order
-      T* d0 = w.dx0.data();
-      std::copy_n(w.dxe.data(), cnt * in0, d0);
-      for (idx g = 1; g < K; ++g) {
-        const T* d = w.dxe.data() + g * cnt * in0;
-        for (idx j = 0; j < cnt * in0; ++j) d0[j] += d[j];
+    if (ens) {  // the adapters' gradient, and (for the tables) the samples' input gradient
+      const T* adapters = params_.data() + ens_off_;
+      for (idx i = 0; i < cnt; ++i) {
+        const T* src = source(i);
+        T* d0 = embedded ? w.dx0.data() + i * in0 : nullptr;
+        if (d0) std::fill(d0, d0 + in0, T(0));
+        for (idx g = 0; g < K; ++g) {
+          const T* d = w.dxe.data() + (i * K + g) * in0;
+          T* gr = grad + ens_off_ + g * in0;
+          const T* rg = adapters + g * in0;
+          for (idx j = 0; j < in0; ++j) gr[j] += d[j] * src[j];
+          if (d0)
+            for (idx j = 0; j < in0; ++j) d0[j] += d[j] * rg[j];
+        }
       }
     }
     if (embedded) {  // scatter-add dL/dx0 into the tables' rows, row by row: a fixed order
@@ -521,8 +521,7 @@ double Network<T>::reduce_and_step(int b, const int* ids, int n_ids, double lr, 
   double sq = 0.0;
   const T lr_t = T(lr);  // Adam's bias correction already in (step_lr)
   const T gs = T(gscale);
-  // Parameter ranges in order: per layer its weights (penalized) then its bias, then the tables,
-  // then members 1..k-1 as member 0.
+  // Parameter ranges in order: per layer its weights (penalized) then its bias, then the tables.
   auto visit = [&](idx s0, idx s1, bool weight) {
     const idx lo = std::max(s0, c0), hi = std::min(s1, c1);
     if (lo >= hi) return;
@@ -543,15 +542,12 @@ double Network<T>::reduce_and_step(int b, const int* ids, int n_ids, double lr, 
     }
     *finite = *finite && ok;
   };
-  auto visit_member = [&](idx g) {
-    for (idx l = 0; l < n_layers(); ++l) {
-      visit(weight_offset(l, g), bias_offset(l, g), true);
-      visit(bias_offset(l, g), bias_offset(l, g) + sizes_[l + 1], false);
-    }
-  };
-  visit_member(0);
+  for (idx l = 0; l < n_layers(); ++l) {
+    visit(w_off_[l], b_off_[l], true);
+    visit(b_off_[l], b_off_[l] + sizes_[l + 1], false);
+  }
   if (!emb_off_.empty()) visit(emb_off_[0], ens_off_, true);  // the tables: weights
-  for (idx g = 1; g < k_; ++g) visit_member(g);
+  if (k_ > 1) visit(ens_off_, n_params(), false);             // the adapters: like biases
   return sq;
 }
 
@@ -569,16 +565,6 @@ template <class T>
 void pack_layer(std::vector<T>& dst_fwd, std::vector<T>& dst_bwd, const T* w, idx in, idx out, bool backward) {
   if (!dst_fwd.empty()) cpu::pack_weights<T>(dst_fwd.data(), w, in, out, false);
   if (backward && !dst_bwd.empty()) cpu::pack_weights<T>(dst_bwd.data(), w, in, out, true);
-}
-
-template <class T>
-void Network<T>::pack_all(int tid, int nthr) {
-  const idx L = n_layers();
-  for (idx q = tid; q < L * k_; q += nthr) {
-    const idx l = q % L, g = q / L;
-    pack_layer(packed_fwd_[packed_index(l, g)], packed_bwd_[packed_index(l, g)], params_.data() + weight_offset(l, g),
-               sizes_[l], sizes_[l + 1], l > 0);
-  }
 }
 
 template <class T>
@@ -635,7 +621,8 @@ EpochResult Network<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, 
           for (idx i = s; i < s + rb; ++i) wsum += double(sw[perm[i]]);
         }
         const T coef = T(loss_scale_ / wsum);
-        pack_all(tid, nthr);
+        for (idx l = tid; l < n_layers(); l += nthr)
+          pack_layer(packed_fwd_[l], packed_bwd_[l], params_.data() + w_off_[l], sizes_[l], sizes_[l + 1], l > 0);
         barrier();
         for (int sh = tid; sh < ns; sh += nthr) {
           const idx r0 = shard_start(rb, sh, ns), r1 = shard_start(rb, sh + 1, ns);
@@ -744,8 +731,8 @@ EpochResult Network<T>::train_epoch(const T* x, const T* y, const T* sw, idx n, 
 }
 
 // out (cnt, O) for rows x[0:cnt) (n_inputs_ wide). b0, b1: cnt * k_ * predict_width() values
-// each; b2: cnt * k_ * O (an ensemble: its members' outputs). packed: each member's
-// layers' packed weights (packed_index), or null entries (the few-rows path packs nothing).
+// each; b2: cnt * max(sizes[0], k_ * O) (used with embeddings or an ensemble). packed: each
+// layer's packed weights, or null entries (the few-rows path packs nothing).
 template <class T>
 void Network<T>::forward_rows(T* out, const T* x, idx cnt, T* b0, T* b1, T* b2,
                               const std::vector<std::vector<T>>* packed) const {
@@ -753,30 +740,40 @@ void Network<T>::forward_rows(T* out, const T* x, idx cnt, T* b0, T* b1, T* b2,
   const T* in = x;
   T* cur = b0;
   T* nxt = b1;
-  if (!emb_.empty()) {  // the first layer's input (cnt, in0), which every member reads
-    embed_rows(nxt, x, nullptr, cnt);
+  if (!emb_.empty()) {  // the first layer's input (cnt, in0)
+    embed_rows(K > 1 ? b2 : nxt, x, nullptr, cnt);
+    in = K > 1 ? b2 : nxt;
+  }
+  if (K > 1) {  // member g of row i is row i * K + g, its input times adapter g
+    const T* adapters = params_.data() + ens_off_;
+    for (idx i = 0; i < cnt; ++i)
+      for (idx g = 0; g < K; ++g) {
+        T* dst = nxt + (i * K + g) * in0;
+        const T* src = in + i * in0;
+        const T* rg = adapters + g * in0;
+        for (idx j = 0; j < in0; ++j) dst[j] = src[j] * rg[j];
+      }
     in = nxt;
   }
-  for (idx l = 0; l < L; ++l) {  // member g's rows of each layer: [g cnt, (g + 1) cnt)
+  for (idx l = 0; l < L; ++l) {
     T* dst = l == L - 1 ? (K > 1 ? b2 : out) : cur;
-    for (idx g = 0; g < K; ++g) {
-      const std::vector<T>* pk = packed ? &(*packed)[packed_index(l, g)] : nullptr;
-      cpu::dense_forward<T>(nullptr, dst + g * cnt * sizes_[l + 1], l == 0 ? in : in + g * cnt * sizes_[l],
-                            params_.data() + weight_offset(l, g), params_.data() + bias_offset(l, g), cnt,
-                            sizes_[l], sizes_[l + 1], acts_[l], alphas_[l], nullptr,
-                            pk && !pk->empty() ? pk->data() : nullptr);
-    }
+    const std::vector<T>* pk = packed ? &(*packed)[std::size_t(l)] : nullptr;
+    cpu::dense_forward<T>(nullptr, dst, in, params_.data() + w_off_[l], params_.data() + b_off_[l], cnt * K,
+                          sizes_[l], sizes_[l + 1], acts_[l], alphas_[l], nullptr,
+                          pk && !pk->empty() ? pk->data() : nullptr);
     in = dst;
     std::swap(cur, nxt);
   }
   if (K > 1) {  // the members' mean, in member order
     const T inv = T(1) / T(K);
-    std::copy_n(b2, cnt * O, out);
-    for (idx g = 1; g < K; ++g) {
-      const T* mem = b2 + g * cnt * O;
-      for (idx j = 0; j < cnt * O; ++j) out[j] += mem[j];
+    for (idx i = 0; i < cnt; ++i) {
+      T* o = out + i * O;
+      const T* mem = b2 + i * K * O;
+      std::copy_n(mem, O, o);
+      for (idx g = 1; g < K; ++g)
+        for (idx j = 0; j < O; ++j) o[j] += mem[g * O + j];
+      for (idx j = 0; j < O; ++j) o[j] *= inv;
     }
-    for (idx j = 0; j < cnt * O; ++j) out[j] *= inv;
   }
 }
 
@@ -804,14 +801,11 @@ void Network<T>::predict(T* out, const T* x, idx n) {
   const idx nchunks = (n + chunk - 1) / chunk;
   const int nt = int(std::min<idx>(threads_for(kMaxShards), nchunks));
   // Local packed weights: predict may run from several Python threads at once on one network.
-  std::vector<std::vector<T>> packed(static_cast<std::size_t>(L * K));
-  std::vector<T> unused;
-  for (idx g = 0; g < K; ++g)
-    for (idx l = 0; l < L; ++l) {
-      std::vector<T>& pk = packed[packed_index(l, g)];
-      pk.resize(std::size_t(cpu::packed_weights_size<T>(sizes_[l], sizes_[l + 1], false)));
-      pack_layer(pk, unused, params_.data() + weight_offset(l, g), sizes_[l], sizes_[l + 1], false);
-    }
+  std::vector<std::vector<T>> packed(static_cast<std::size_t>(L)), unused(static_cast<std::size_t>(L));
+  for (idx l = 0; l < L; ++l) {
+    packed[l].resize(std::size_t(cpu::packed_weights_size<T>(sizes_[l], sizes_[l + 1], false)));
+    pack_layer(packed[l], unused[l], params_.data() + w_off_[l], sizes_[l], sizes_[l + 1], false);
+  }
   const bool need_extra = !emb_.empty() || K > 1;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt)
@@ -854,7 +848,8 @@ double Network<T>::loss_and_grad(const T* x, const T* y, const T* sw, idx n, T* 
   T* gout = grad ? grad : scratch.data();
   int ids[kMaxShards];
   const int n_ids = shards_with_rows(n, ns, ids);
-  pack_all(0, 1);
+  for (idx l = 0; l < n_layers(); ++l)
+    pack_layer(packed_fwd_[l], packed_bwd_[l], params_.data() + w_off_[l], sizes_[l], sizes_[l + 1], l > 0);
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt)
 #endif

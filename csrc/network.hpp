@@ -89,11 +89,10 @@ class Network {
   // With embeddings, x has n_inputs columns: the first layer's input (sizes[0] wide) is each
   // embedded column's table row, in the order given, then the other columns in their order.
   // The tables follow the layers' weights and biases in the parameter buffer.
-  // With ensemble = k > 1, the network is k packed independent members: member g has its own
-  // weights and biases for every layer (member 0's are the layers' above; members 1..k-1 follow
-  // the tables, each laid out as member 0), the embedding tables are shared, the loss is the
-  // mean of the members' losses, and predict averages the members' outputs. In a chunk of c
-  // samples, member g's rows are [g c, (g + 1) c) of every layer's buffers.
+  // With ensemble = k > 1, each sample is k members (TabM-mini's BatchEnsemble): member g's
+  // first-layer input is the sample's times a learned adapter r_g (k x sizes[0], after the
+  // tables in the parameter buffer), every layer is shared, the loss is the mean of the members'
+  // losses, and predict averages the members' outputs.
   Network(std::vector<idx> sizes, std::vector<Act> acts, std::vector<double> alphas, LossKind loss,
           double loss_scale, std::vector<EmbeddingSpec> embeddings = {}, idx n_inputs = 0,
           idx ensemble = 1);
@@ -102,14 +101,13 @@ class Network {
   const std::vector<EmbeddingSpec>& embeddings() const { return emb_; }
   idx embedding_offset(idx e) const { return emb_off_[std::size_t(e)]; }
   idx ensemble() const { return k_; }
-  idx members_offset() const { return ens_off_; }  // where members 1..k-1 start
+  idx adapter_offset() const { return ens_off_; }  // the (k, sizes[0]) adapters
   idx n_layers() const { return idx(acts_.size()); }
   idx n_params() const { return idx(params_.size()); }
   const std::vector<idx>& sizes() const { return sizes_; }
   T* params() { return params_.data(); }
-  // Layer l's weights (sizes[l], sizes[l+1]) and bias of member g (0 <= g < ensemble()).
-  idx weight_offset(idx l, idx g = 0) const { return member_base(g) + w_off_[l]; }
-  idx bias_offset(idx l, idx g = 0) const { return member_base(g) + b_off_[l]; }
+  idx weight_offset(idx l) const { return w_off_[l]; }
+  idx bias_offset(idx l) const { return b_off_[l]; }
 
   void set_optimizer(const OptimizerConfig& cfg);
   void reset_optimizer_state();
@@ -161,17 +159,11 @@ class Network {
     std::vector<std::vector<T>> z, a;  // per layer (z only where needed)
     std::vector<T> d0, d1, y, w;
     std::vector<T> x0, dx0;                      // embedded first-layer input and its gradient
-    std::vector<T> dxe;                          // ensemble with tables: each member's dL/dx0
+    std::vector<T> xe, dxe;                      // ensemble: the members' inputs and gradient
     std::vector<std::vector<std::uint32_t>> keys;  // per layer: dropout keys of the chunk's rows
     std::vector<DropMask<T>> masks;                // per layer: this step's mask (keys null: none)
     std::vector<idx> rows;
   };
-  // Where member g's layer parameters start (member 0: at 0, before the tables).
-  idx member_base(idx g) const { return g == 0 ? 0 : ens_off_ + (g - 1) * dense_params_; }
-  // Index of layer l of member g in packed_fwd_ / packed_bwd_.
-  std::size_t packed_index(idx l, idx g) const { return std::size_t(g * n_layers() + l); }
-  // Packs every member's layers q = tid, tid + nthr, ... of the L * k for this batch.
-  void pack_all(int tid, int nthr);
   int threads_for(int shards) const;
   // n_threads > 0: that many (at most one per shard); 0: auto mode.
   int choose_threads(int shards, AutoThreads& auto_threads) const;
@@ -218,17 +210,15 @@ class Network {
   idx n_inputs_ = 0;
   std::vector<EmbeddingSpec> emb_;
   std::vector<idx> emb_off_, emb_pos_, numeric_cols_;  // table offsets, input positions, other columns
-  idx k_ = 1, ens_off_ = 0;  // ensemble members; where members 1..k-1 start (n_params when k = 1)
-  idx dense_params_ = 0;     // one member's layer parameters (weights and biases)
+  idx k_ = 1, ens_off_ = 0;  // ensemble members; where the adapters start (n_params when k = 1)
   std::vector<double> dropout_;
   Schedule sched_[kNumSchedSlots];
   double label_smoothing_ = 0.0;
   int last_threads_ = 0;
   std::vector<Work> work_;
   std::vector<std::vector<T>> shard_grad_;  // one gradient buffer per shard of a batch
-  // Each layer's weights (of each member, packed_index) packed once per batch for all shards: W
-  // for the forward GEMM, W^T for the backward one (empty where the layer is too narrow for
-  // packing to be used).
+  // Each layer's weights packed once per batch for all shards: W for the forward GEMM, W^T for
+  // the backward one (empty where the layer is too narrow for packing to be used).
   std::vector<std::vector<T>> packed_fwd_, packed_bwd_;
   AutoThreads train_auto_, grad_auto_;      // auto thread counts of train_epoch and loss_and_grad
   std::vector<idx> perm_;

@@ -97,8 +97,7 @@ class Network:
 
     sizes = [I, h1, ..., O] (len = n_layers + 1); activations/alphas have one entry per layer.
     Weights live in one flat buffer, layer by layer: W0 (I x h1, row-major), b0, W1, b1, ...,
-    then the embedding tables (rows x width each, in order), then for ensemble = k > 1 members
-    1..k-1, each laid out as W0, b0, W1, b1, ... (member 0 is the layers before the tables).
+    then the embedding tables (rows x width each, in order).
     With embeddings [(column, rows, width), ...], x has n_inputs columns and I (= sizes[0]) is
     the widths of the embeddings plus the other columns: the first layer sees each embedded
     column's table row, then the other columns in their order.
@@ -118,7 +117,9 @@ class Network:
                  loss: LossKind, loss_scale: float, dtype: str,
                  embeddings: list[tuple[int, int, int]] = ..., n_inputs: int = 0,
                  ensemble: int = 1) -> None: ...
-    ensemble: int  # packed independent members (1: no ensemble); members 1.. follow the tables
+    ensemble: int  # members per sample (1: no ensemble)
+    def adapters(self) -> np.ndarray:
+        """Writable view (ensemble, sizes[0]) of the members' input adapters, after the tables."""
     def embedding(self, e: int) -> np.ndarray:
         """Writable view (rows, width) of embedding e's table into params."""
     def set_dropout(self, rates: list[float]) -> None:
@@ -134,11 +135,10 @@ class Network:
     @property
     def params(self) -> np.ndarray:
         """Writable flat view of every weight and bias (it keeps the Network alive)."""
-    def weight(self, layer: int, member: int = 0) -> np.ndarray:
-        """Writable view (sizes[layer], sizes[layer+1]) of ensemble member `member`'s weights
-        into params."""
-    def bias(self, layer: int, member: int = 0) -> np.ndarray:
-        """Writable view (sizes[layer+1],) of member `member`'s bias into params."""
+    def weight(self, i: int) -> np.ndarray:
+        """Writable view (sizes[i], sizes[i+1]) into params."""
+    def bias(self, i: int) -> np.ndarray:
+        """Writable view (sizes[i+1],) into params."""
     def set_optimizer(self, kind: OptimizerKind, momentum: float = 0.0, nesterov: bool = False,
                       beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
                       weight_decay: float = 0.0, decay_bias: bool = False,

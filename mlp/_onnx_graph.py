@@ -55,31 +55,45 @@ class _Graph:
 def network_nodes(g, spec, params, x: str) -> str:
     """Add the network's layers to graph `g` (an `_Graph`, or any object with its ``dense`` and
     ``node``) from tensor `x`; returns the output activation's tensor. `params` holds each Dense
-    layer's (weights, bias), then each embedding's table, as ``_export_network`` gives them. An
-    ensemble of k members has each layer's weights stacked (k, in, out) and biases (k, 1, out):
-    MatMul broadcasts the (N, in) input to (k, N, out), every member runs in one batched MatMul
-    per layer, and the output is the members' mean. A Dropout layer is the identity at
-    inference, so it adds nothing."""
+    layer's (weights, bias), then each embedding's table, then for an ensemble the (k, width)
+    adapters, as ``_export_network`` gives them. A Dropout layer is the identity at inference,
+    so it adds nothing."""
     dense = 0
     n_dense = sum(1 for layer in spec.layers if layer.is_dense)
     if spec.embeddings:
         x = embedding_nodes(g, spec, params[n_dense:n_dense + len(spec.embeddings)], x)
+    k = getattr(spec, "ensemble", 1)
+    if k > 1:
+        x = ensemble_input_nodes(g, params[n_dense + len(spec.embeddings)], x)
     for layer in spec.layers:
         if layer.is_dense:
             x = g.dense(x, *params[dense], dense)
             dense += 1
         x = layer.info.onnx(g, x, layer.alpha)
-    if getattr(spec, "ensemble", 1) > 1:
-        x = ensemble_mean_nodes(g, x)
+    if k > 1:
+        x = ensemble_mean_nodes(g, k, spec.n_outputs, x)
     return x
 
 
-def ensemble_mean_nodes(g, x: str) -> str:
-    """(k, N, n_out) -> (N, n_out): the members' mean."""
+def ensemble_input_nodes(g, adapters: np.ndarray, x: str) -> str:
+    """(N, width) -> (N * k, width): row i * k + g is row i times adapter g, as the core lays
+    members out."""
+    k, width = adapters.shape
+    r = g.const(np.ascontiguousarray(adapters, dtype=np.float32), "adapters")
+    wide = g.node("Unsqueeze", [x, g.const(np.array([1], dtype=np.int64), "axis1")], hint="rows")
+    members = g.node("Mul", [wide, r], hint="members")  # (N, k, width)
+    shape = g.const(np.array([-1, width], dtype=np.int64), "member_rows")
+    return g.node("Reshape", [members, shape], hint="member_input")
+
+
+def ensemble_mean_nodes(g, k: int, n_out: int, x: str) -> str:
+    """(N * k, n_out) -> (N, n_out): the members' mean."""
+    shape = g.const(np.array([-1, k, n_out], dtype=np.int64), "by_member")
+    members = g.node("Reshape", [x, shape], hint="member_output")
     if g.opset >= 18:  # axes became an input in opset 18
-        return g.node("ReduceMean", [x, g.const(np.array([0], dtype=np.int64), "axis0")],
+        return g.node("ReduceMean", [members, g.const(np.array([1], dtype=np.int64), "axis1")],
                       hint="mean", keepdims=0)
-    return g.node("ReduceMean", [x], hint="mean", axes=[0], keepdims=0)
+    return g.node("ReduceMean", [members], hint="mean", axes=[1], keepdims=0)
 
 
 def embedding_nodes(g, spec, tables, x: str) -> str:

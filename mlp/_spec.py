@@ -268,8 +268,8 @@ class NetworkSpec:
     # label_smoothing : float
     #     Targets y become y (1 - ls) + ls / K in the cross-entropies (K classes; 2 for binary).
     # ensemble : int
-    #     Packed independent members (1: none): each has its own weights and biases for every
-    #     Dense layer and shares the embedding tables; predictions are the members' mean.
+    #     Members per sample (1: none): each sees its input times a learned adapter (k,
+    #     first_width) through the shared layers; predictions are the members' mean.
 
     @classmethod
     def dense(cls, sizes, activations, alphas=None, **kwargs) -> "NetworkSpec":
@@ -297,8 +297,8 @@ class NetworkSpec:
 
     @property
     def n_params(self) -> int:
-        return (count_params(self.sizes) * self.ensemble
-                + sum(e.rows * e.width for e in self.embeddings))
+        return (count_params(self.sizes) + sum(e.rows * e.width for e in self.embeddings)
+                + (self.ensemble * self.first_width if self.ensemble > 1 else 0))
 
     def folded(self) -> "NetworkSpec | None":
         """The same network as Dense layers only, or None when that cannot be.

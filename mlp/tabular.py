@@ -588,26 +588,27 @@ def fit_temperature(out: np.ndarray, codes: np.ndarray) -> float:
 
 
 def _init_params(net, spec: _spec.NetworkSpec, rng: np.random.Generator) -> None:
-    """Each Dense layer of each ensemble member by its activation's rule (the spec table's),
-    with its own draws; then each table N(0, 1)."""
+    """Each Dense layer by its activation's rule (the spec table's), each table N(0, 1)."""
     sizes = spec.sizes
-    for member in range(spec.ensemble):
-        for i, layer in enumerate(spec.layers):
-            fan_in, fan_out = sizes[i], sizes[i + 1]
-            rule = layer.info.init
-            if rule == "lecun":
-                w = rng.standard_normal((fan_in, fan_out)) / math.sqrt(fan_in)
-            elif rule == "he":
-                bound = math.sqrt(6.0 / fan_in)
-                w = rng.uniform(-bound, bound, (fan_in, fan_out))
-            else:
-                bound = math.sqrt(layer.info.glorot_factor / (fan_in + fan_out))
-                w = rng.uniform(-bound, bound, (fan_in, fan_out))
-            net.weight(i, member)[...] = w
-            net.bias(i, member)[...] = 0.0
+    for i, layer in enumerate(spec.layers):
+        fan_in, fan_out = sizes[i], sizes[i + 1]
+        rule = layer.info.init
+        if rule == "lecun":
+            w = rng.standard_normal((fan_in, fan_out)) / math.sqrt(fan_in)
+        elif rule == "he":
+            bound = math.sqrt(6.0 / fan_in)
+            w = rng.uniform(-bound, bound, (fan_in, fan_out))
+        else:
+            bound = math.sqrt(layer.info.glorot_factor / (fan_in + fan_out))
+            w = rng.uniform(-bound, bound, (fan_in, fan_out))
+        net.weight(i)[...] = w
+        net.bias(i)[...] = 0.0
     for e in range(len(spec.embeddings)):
         table = net.embedding(e)
         table[...] = rng.standard_normal(table.shape)
+    if spec.ensemble > 1:  # TabM's initialisation of the first adapters: random signs
+        adapters = net.adapters()
+        adapters[...] = rng.choice([-1.0, 1.0], size=adapters.shape)
 
 
 class _TabularBase(BaseEstimator):
@@ -894,19 +895,14 @@ class _TabularBase(BaseEstimator):
         return self._net.predict(self.preprocessor_.transform(table))
 
     def _export_network(self):
-        """``(NetworkSpec, params)`` for `mlp.to_onnx`: each Dense layer's (weights, bias), then
-        each embedding's table. With k > 1 members, a layer's weights are stacked (k, in, out)
-        and its biases (k, 1, out)."""
+        """``(NetworkSpec, params)`` for `mlp.to_onnx`: each Dense layer's (weights, bias),
+        then each embedding's table, then the ensemble's adapters (k, width) when k > 1."""
         check_is_fitted(self, "preprocessor_")
         net, spec = self._net, self._spec
-        k = spec.ensemble
-        if k == 1:
-            params = [(net.weight(i), net.bias(i)) for i in range(net.n_layers)]
-        else:
-            params = [(np.stack([net.weight(i, g) for g in range(k)]),
-                       np.stack([net.bias(i, g)[None, :] for g in range(k)]))
-                      for i in range(net.n_layers)]
+        params = [(net.weight(i), net.bias(i)) for i in range(net.n_layers)]
         params += [net.embedding(e) for e in range(len(spec.embeddings))]
+        if spec.ensemble > 1:
+            params.append(net.adapters())
         return spec, params
 
     # -- persistence ------------------------------------------------------------------------
@@ -1047,9 +1043,9 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
         0: none; else a piecewise-linear encoding of each numeric column on up to this many
         quantile bins (edges at values of the column), beside its scaled value.
     n_ensemble : int, default=1
-        Packed independent members trained in one pass: each has its own weights for every
-        layer (initialised with its own draws) and shares the embedding tables; the loss is the
-        members' mean and predictions average their outputs. The CPU only.
+        Members trained in one pass (TabM-mini's BatchEnsemble): each sees the input times its
+        own learned adapter, initialised with random signs, through the shared layers; the
+        loss is the members' mean and predictions average their outputs. The CPU only.
     random_state : int, RandomState or None, default=None
     n_threads : int, default=0
     device : str, default='cpu'

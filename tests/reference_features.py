@@ -51,10 +51,9 @@ def dropout_mask(seed, step, layer, rows, units, rate) -> np.ndarray:
 
 class FeatureNet:
     """A network with embeddings (column, rows, width), per-layer dropout, label smoothing and
-    an ensemble of k independent members (each its own layers, the tables shared; the loss is
-    the members' mean, a prediction their outputs' mean), in the core's parameter layout: W0,
-    b0, ..., W_L, b_L of member 0, then the tables, then members 1..k-1's layers alike. Member g
-    of data row i draws its dropout masks as row i * k + g."""
+    an ensemble of k members (member g of sample i sees its input times adapter r_g, is row
+    i * k + g, and the loss is the members' mean), in the core's parameter layout: W0, b0, ...,
+    W_L, b_L, then the tables, then the adapters (k, sizes[0])."""
 
     def __init__(self, n_inputs, sizes, activations, alphas, loss, scale, embeddings=(),
                  dropout=None, label_smoothing=0.0, ensemble=1):
@@ -65,22 +64,24 @@ class FeatureNet:
 
     @property
     def n_params(self):
-        return self.net.n_params * self.k + sum(r * w for _, r, w in self.embeddings)
+        adapters = self.k * self.net.sizes[0] if self.k > 1 else 0
+        return self.net.n_params + sum(r * w for _, r, w in self.embeddings) + adapters
 
     def split(self, params):
-        """(each member's [(W, b), ...], the tables)."""
         params = ref.f64(params)
-        n_layer = self.net.n_params
-        members = [self.net.unpack(params[:n_layer])]
-        tables, at = [], n_layer
+        layers = self.net.unpack(params[:self.net.n_params])
+        tables, at = [], self.net.n_params
         for _, rows, width in self.embeddings:
             tables.append(params[at:at + rows * width].reshape(rows, width))
             at += rows * width
-        for _ in range(1, self.k):
-            members.append(self.net.unpack(params[at:at + n_layer]))
-            at += n_layer
-        assert at == len(params)
-        return members, tables
+        self._adapters = params[at:].reshape(self.k, -1) if self.k > 1 else None
+        return layers, tables
+
+    def members(self, x0):
+        """(n * k, in0): row i * k + g is x0[i] * r_g."""
+        if self.k == 1:
+            return x0
+        return (x0[:, None, :] * self._adapters[None, :, :]).reshape(-1, x0.shape[1])
 
     def first_input(self, tables, x):
         x = ref.f64(x)
@@ -89,9 +90,9 @@ class FeatureNet:
         parts.append(x[:, [c for c in range(self.n_inputs) if c not in embedded]])
         return np.concatenate(parts, axis=1)
 
-    def masks(self, seed, step, n, member, training):
+    def masks(self, seed, step, n, training):
         out = []
-        rows = [i * self.k + member for i in range(n)]
+        rows = range(n * self.k)  # member rows: data row i, member g is i * k + g
         for layer, (rate, units) in enumerate(zip(self.dropout, self.net.sizes[1:])):
             out.append(dropout_mask(seed, step, layer, rows, units, rate)
                        if training and rate > 0 else None)
@@ -104,16 +105,21 @@ class FeatureNet:
         k = 2 if self.net.loss == int(ref.BCE) else y.shape[1]
         return ref.f64(y) * (1.0 - ls) + ls / k
 
-    def _member_loss_and_grad(self, layers, x0, yt, masks):
-        """One member: (loss, [(dW, db), ...], dL/dx0)."""
-        spec = self.net
-        acts, zs = [x0], []
-        for (w, b), act, alpha, m in zip(layers, spec.activations, spec.alphas, masks):
+    def loss_and_grad(self, params, x, y, seed=0, step=0, training=True):
+        layers, tables = self.split(params)
+        masks = self.masks(seed, step, len(x), training)
+        x0 = self.first_input(tables, x)
+        a, acts, zs = self.members(x0), [], []
+        acts.append(a)
+        y = np.repeat(ref.f64(y), self.k, axis=0)
+        for (w, b), act, alpha, m in zip(layers, self.net.activations, self.net.alphas, masks):
             z, a = ref.dense_forward(acts[-1], w, b, act, alpha)
             if m is not None:
                 a = a * m
             zs.append(z)
             acts.append(a)
+        yt = self.targets(y)
+        spec = self.net
         loss = ref.loss_forward(zs[-1], acts[-1], yt, spec.loss, None, spec.scale)
         g = ref.loss_backward(zs[-1], acts[-1], yt, spec.loss, spec.activations[-1],
                               spec.alphas[-1], None, spec.scale)
@@ -131,39 +137,27 @@ class FeatureNet:
                     g = g * masks[i - 1]
             else:
                 dx0 = dx
-        return loss, grads, dx0
-
-    def loss_and_grad(self, params, x, y, seed=0, step=0, training=True):
-        members, tables = self.split(params)
-        x0 = self.first_input(tables, x)
-        yt = self.targets(ref.f64(y))
-        loss, flats, dx0 = 0.0, [], np.zeros_like(x0)
-        for g, layers in enumerate(members):
-            masks = self.masks(seed, step, len(x), g, training)
-            lg, grads, dxg = self._member_loss_and_grad(layers, x0, yt, masks)
-            loss += lg / self.k
-            flats.append(np.concatenate([np.concatenate([dw.ravel(), db]) for dw, db in grads])
-                         / self.k)
-            dx0 += dxg / self.k
-        table_grads = []
+        flat = [np.concatenate([dw.ravel(), db]) for dw, db in grads]
+        if self.k > 1:
+            dxe = dx0.reshape(len(x), self.k, -1)
+            grad_adapters = (dxe * x0[:, None, :]).sum(axis=0)
+            dx0 = (dxe * self._adapters[None, :, :]).sum(axis=1)
         pos = 0
         for (c, rows, width), t in zip(self.embeddings, tables):
             gt = np.zeros((rows, width))
             np.add.at(gt, ref.f64(x)[:, c].astype(np.int64), dx0[:, pos:pos + width])
-            table_grads.append(gt.ravel())
+            flat.append(gt.ravel())
             pos += width
-        return loss, np.concatenate(flats[:1] + table_grads + flats[1:])
+        if self.k > 1:
+            flat.append(grad_adapters.ravel())
+        return loss, np.concatenate(flat)
 
     def predict(self, params, x):
-        members, tables = self.split(params)
-        x0 = self.first_input(tables, x)
-        outs = []
-        for layers in members:
-            a = x0
-            for (w, b), act, alpha in zip(layers, self.net.activations, self.net.alphas):
-                _, a = ref.dense_forward(a, w, b, act, alpha)
-            outs.append(a)
-        return np.mean(outs, axis=0)
+        layers, tables = self.split(params)
+        a = self.members(self.first_input(tables, x))
+        for (w, b), act, alpha in zip(layers, self.net.activations, self.net.alphas):
+            _, a = ref.dense_forward(a, w, b, act, alpha)
+        return a.reshape(len(x), self.k, -1).mean(axis=1)
 
 
 def adam_step(p, g, m, v, t, lr, b1=0.9, b2=0.999, eps=1e-8, decay=0.0, decay_mask=None):

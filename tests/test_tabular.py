@@ -248,20 +248,13 @@ def test_bad_input():
         mlp.TabularRegressor(**FAST).fit(X, np.full(50, np.nan))
 
 
-def _spec_count(sizes):
-    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-
-
 def test_ensemble_members_train_together():
     X, y, _ = table(200)
     clf = mlp.TabularClassifier(n_ensemble=4, **FAST).fit(X, y)
-    net = clf._net
-    assert net.ensemble == 4
-    tables = sum(e.rows * e.width for e in clf._spec.embeddings)
-    assert net.n_params == clf._spec.n_params == 4 * _spec_count(net.sizes) + tables
-    # Each member has its own weights, from its own draws.
-    first = [net.weight(0, g).copy() for g in range(4)]
-    assert all(not np.array_equal(first[0], w) for w in first[1:])
+    assert clf._net.ensemble == 4
+    adapters = clf._net.adapters()
+    assert adapters.shape == (4, clf._spec.first_width)
+    assert not np.isin(adapters, [-1.0, 1.0]).all()  # trained away from their random signs
     proba = clf.predict_proba(X)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
     with pytest.raises(ValueError, match="n_ensemble"):

@@ -495,7 +495,7 @@ def test_python_path_applies_decay_and_clipping_as_the_core(optimizer):
         np.testing.assert_allclose(python.bias, native.bias, rtol=1e-10, atol=1e-13)
 
 
-# ---- the ensemble (packed independent members: each its own layers, the tables shared) ---------
+# ---- the ensemble (TabM-mini's BatchEnsemble: per-member input adapters, shared layers) --------
 @pytest.mark.parametrize("embeddings", [False, True])
 @pytest.mark.parametrize("output", OUTPUTS, ids=[f"{lo.name.lower()}" for lo, _ in OUTPUTS])
 def test_ensemble_against_the_reference(output, embeddings):
@@ -510,11 +510,7 @@ def test_ensemble_against_the_reference(output, embeddings):
     np.testing.assert_allclose(grad, ref_grad, rtol=1e-9, atol=1e-12 * scale)
     np.testing.assert_allclose(numeric_grad(net, x, y), grad, rtol=1e-5, atol=1e-7 * scale)
     np.testing.assert_allclose(net.predict(x), fnet.predict(params, x), rtol=1e-12, atol=1e-15)
-    members, _ = fnet.split(params)  # the views name each member's layers in the flat buffer
-    for g in range(4):
-        for i, (w, b) in enumerate(members[g]):
-            np.testing.assert_array_equal(net.weight(i, g), w)
-            np.testing.assert_array_equal(net.bias(i, g), b)
+    np.testing.assert_array_equal(net.adapters(), params[-4 * fnet.net.sizes[0]:].reshape(4, -1))
     # A few rows and a batch agree bit for bit (1 and 2 threads: the next test).
     full = net.predict(x)
     for i in range(len(x)):
@@ -543,37 +539,10 @@ def test_ensemble_is_bit_identical_at_1_and_2_threads(dtype):
     np.testing.assert_array_equal(runs[0][1], runs[1][1])
 
 
-def test_ensemble_of_equal_members_is_the_single_network():
-    # k copies of one network's weights train as that network does: each member's gradient is
-    # 1/k of the network's, so plain SGD at rate k * lr takes each copy along the same path.
-    rng = np.random.default_rng(4)
-    x = rng.standard_normal((200, 4))
-    y = np.eye(3)[rng.integers(0, 3, 200)]
-    def make(k):
-        return _core.Network([4, 16, 3], [A.TANH, A.SOFTMAX], [0.0, 0.0],
-                             L.CATEGORICAL_CROSS_ENTROPY, 1.0, "float64", [], 0, k)
-    single, ens = make(1), make(3)
-    single.params[:] = rng.standard_normal(single.n_params) * 0.3
-    for g in range(3):
-        for i in range(2):
-            ens.weight(i, g)[...] = single.weight(i)
-            ens.bias(i, g)[...] = single.bias(i)
-    single.train_epoch(x, y, None, 32, False, 0.1)
-    ens.train_epoch(x, y, None, 32, False, 0.3)
-    for g in range(3):
-        for i in range(2):
-            np.testing.assert_allclose(ens.weight(i, g), single.weight(i), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(ens.predict(x), single.predict(x), rtol=1e-10, atol=1e-12)
-
-
 def test_ensemble_refuses_cuda_and_bad_sizes():
     with pytest.raises(ValueError, match="ensemble: expected 1 to 1024"):
         _core.Network([3, 2], [A.IDENTITY], [0.0], L.MSE, 1.0, "float32", [], 0, 0)
     net = _core.Network([3, 2], [A.IDENTITY], [0.0], L.MSE, 1.0, "float32", [], 0, 2)
-    assert net.ensemble == 2 and net.n_params == 2 * (3 * 2 + 2)
-    with pytest.raises(IndexError, match="member index"):
-        net.weight(0, 2)
-    with pytest.raises(IndexError, match="member index"):
-        net.bias(0, -1)
+    assert net.ensemble == 2 and net.n_params == 3 * 2 + 2 + 2 * 3
     with pytest.raises(ValueError, match="CPU only"):
         net.to_device(0)
